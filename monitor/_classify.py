@@ -1,0 +1,60 @@
+"""Failure classes (keras-tuner#704) and the bounded restart policy (keras-tuner#439)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tweakops.errors import ConfigError
+from tweakops.runtime import ExitStatus
+
+OK = "ok"
+CODE_ERROR = "code_error"  # the user's code failed: recorded, never retried
+OOM = "oom"  # the model is too large for its limits: skipped, not retried
+TIMEOUT = "timeout"  # the trial's wall-clock budget ran out
+INFRASTRUCTURE = "infrastructure"  # killed, engine gone, vanished: restarted, bounded
+RESTARTS_EXHAUSTED = "restarts_exhausted"  # infrastructure failures beyond the restart limit
+
+CONTAINER_KILL_CODES: frozenset[int] = frozenset({137, 143})  # 128 + SIGKILL / SIGTERM
+
+
+def classify(status: ExitStatus) -> str:
+    """ok, oom, timeout, infrastructure or code_error for one ended attempt."""
+    if status.oom_killed:
+        return OOM
+    if status.timed_out:
+        return TIMEOUT
+    if status.missing or status.signal is not None:
+        return INFRASTRUCTURE
+    if status.code == 0:
+        return OK
+    if status.code is None or status.code in CONTAINER_KILL_CODES:
+        return INFRASTRUCTURE
+    return CODE_ERROR
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How often and how slowly an infrastructure failure is restarted."""
+
+    max_restarts: int = 3
+    backoff_initial: float = 0.5
+    backoff_factor: float = 2.0
+    backoff_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        """Reject values that would loop forever or run backwards."""
+        checks = (
+            ("max_restarts", self.max_restarts, self.max_restarts >= 0, "0 or more"),
+            ("backoff_initial", self.backoff_initial, self.backoff_initial >= 0, "0 or more"),
+            ("backoff_factor", self.backoff_factor, self.backoff_factor >= 1, "1 or more"),
+            ("backoff_max", self.backoff_max, self.backoff_max >= 0, "0 or more"),
+        )
+        for name, value, valid, allowed in checks:
+            if not valid:
+                raise ConfigError(f"restart policy {name} must be {allowed} but got {value!r}")
+
+    def delay(self, restart: int) -> float:
+        """Seconds to wait before restart number `restart` (1 = the first restart), capped."""
+        if restart < 1:
+            raise ValueError(f"restart numbers start at 1 but got {restart}")
+        return min(self.backoff_max, self.backoff_initial * self.backoff_factor ** (restart - 1))

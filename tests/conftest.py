@@ -1,0 +1,75 @@
+"""Shared fixtures: real git repositories and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Path]:
+    """A committed git repo from an example folder and/or {relative path: text}."""
+
+    def make(
+        example: str | None = None, files: dict[str, str] | None = None, name: str = "repo"
+    ) -> Path:
+        repo = tmp_path / name
+        if example:
+            shutil.copytree(EXAMPLES / example, repo, ignore=shutil.ignore_patterns("__pycache__"))
+        repo.mkdir(exist_ok=True)
+        for rel, text in (files or {}).items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text(text)
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "initial")
+        return repo
+
+    return make
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cli(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `tweakops ARGS` as a user would, against the test's run store."""
+
+    def run(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "TWEAKOPS_HOME": str(home), "CI": "true", **env}
+        full_env.pop("TWEAKOPS_RUN_ID", None)
+        return subprocess.run(
+            [sys.executable, "-m", "tweakops", *args],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=home.parent,
+        )
+
+    return run

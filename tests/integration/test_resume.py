@@ -1,0 +1,148 @@
+"""Killed training comes back from its checkpoint; a killed tuner never repeats a finished trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tweakops.console import Console
+from tweakops.context import RunContext, run_stage
+from tweakops.stages import inspect, pull
+from tweakops.store import RunStore
+from tweakops.trials import execute_trial, make_plan
+
+# A resumable "training" that checkpoints every epoch with the training/ helpers.
+COUNTER_SCRIPT = """\
+import time
+import sklearn  # noqa: F401  (picks the sklearn image)
+import training
+
+epochs = training.param("epochs", 20)
+checkpoint = training.SklearnCheckpoint()
+state = checkpoint.load()
+start = state[1] + 1 if state else 1
+for epoch in range(start, epochs + 1):
+    time.sleep(training.param("epoch_seconds", 0.2))
+    checkpoint.save({"epoch": epoch}, epoch)
+    training.log_epoch(epoch, accuracy=epoch / epochs)
+training.write_metric(0.5 + training.param("quality", 0.0))
+"""
+SLOW_SPACE = """\
+threshold: 1.0
+max_trials: 5
+search_space:
+  quality: {type: float, low: 0.0, high: 0.4}
+  epoch_seconds: [0.15]
+  epochs: [8]
+"""
+
+
+def epochs_by_pid(output: Path) -> dict[int, list[int]]:
+    seen: dict[int, list[int]] = {}
+    for line in (output / "epochs.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        seen.setdefault(row["pid"], []).append(row["epoch"])
+    return seen
+
+
+def wait_for_epoch(output: Path, epoch: int, timeout: float = 60) -> int:
+    """Poll the harness's epoch log; return the pid that logged `epoch`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (output / "epochs.jsonl").exists():
+            rows = [json.loads(x) for x in (output / "epochs.jsonl").read_text().splitlines() if x]
+            if rows and rows[-1]["epoch"] >= epoch:
+                return int(rows[-1]["pid"])
+        time.sleep(0.05)
+    raise AssertionError(f"epoch {epoch} never logged in {output}")
+
+
+def test_trial_resumes_from_last_epoch_after_sigkill(make_repo, home: Path) -> None:
+    repo = make_repo(files={"train.py": COUNTER_SCRIPT})
+    store = RunStore(home)
+    ctx = RunContext(store, store.create_run(str(repo)), Console(quiet=True), "local")
+    run_stage(ctx, "pull", pull)
+    run_stage(ctx, "inspect", inspect)
+    plan = make_plan(ctx)
+    output = ctx.folder / "trials" / "001" / "output"
+    result: dict[str, object] = {}
+    worker = threading.Thread(
+        target=lambda: result.update(
+            record=execute_trial(ctx, plan, 1, {"epochs": 15, "epoch_seconds": 0.2}, timeout=120)
+        )
+    )
+    worker.start()
+    os.kill(wait_for_epoch(output, 4), signal.SIGKILL)
+    worker.join(120)
+    record = result["record"]
+    assert record.status == "succeeded" and record.restarts == 1  # type: ignore[attr-defined]
+    (before, after) = epochs_by_pid(output).values()
+    assert after[0] in (before[-1], before[-1] + 1)  # at most one epoch is done again
+    assert after[-1] == 15
+    restarted = store.events(ctx.run.id, "trial_restarted")
+    assert restarted[0].data["resumed_from_epoch"] == before[-1]
+    assert "killed by SIGKILL" in restarted[0].message
+
+
+def test_watch_resumes_a_trial_whose_tweakops_process_died(make_repo, cli, home: Path) -> None:
+    repo = make_repo(files={"train.py": COUNTER_SCRIPT})
+    run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
+    assert cli("inspect", "--run", run_id).returncode == 0
+    env = {**os.environ, "TWEAKOPS_HOME": str(home)}
+    train = subprocess.Popen(
+        [sys.executable, "-m", "tweakops", "train", "--run", run_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    output = home / "runs" / run_id / "trials" / "000" / "output"
+    trainer_pid = wait_for_epoch(output, 3)
+    train.kill()  # the agent dies...
+    train.wait()
+    os.kill(trainer_pid, signal.SIGKILL)  # ...and takes its training process with it
+    watched = cli("--json", "watch", "--run", run_id, "--grace", "0")
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout)["resumed"] == [0]
+    before, after = epochs_by_pid(output).values()
+    assert after[0] in (before[-1], before[-1] + 1)
+    status = json.loads(cli("--json", "status", "--run", run_id).stdout)
+    assert status["trials"][0]["status"] == "succeeded"
+    assert any(e["kind"] == "trial_resumed" for e in status["events"])
+
+
+def test_killed_tuner_resumes_without_repeating_a_finished_trial(
+    make_repo, cli, home: Path
+) -> None:
+    repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": SLOW_SPACE})
+    run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
+    for stage in ("inspect", "train"):
+        assert cli(stage, "--run", run_id).returncode == 0
+    env = {**os.environ, "TWEAKOPS_HOME": str(home)}
+    tuner = subprocess.Popen(
+        [sys.executable, "-m", "tweakops", "tune", "--run", run_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = RunStore(home)
+    deadline = time.monotonic() + 120
+    while len([t for t in store.trials(run_id) if t.status == "succeeded"]) < 3:
+        assert time.monotonic() < deadline and tuner.poll() is None
+        time.sleep(0.1)
+    wait_for_epoch(home / "runs" / run_id / "trials" / "003" / "output", 2)
+    tuner.kill()
+    tuner.wait()
+    finished = {t.number: t for t in store.trials(run_id) if t.status == "succeeded"}
+    resumed = cli("tune", "--run", run_id)
+    assert resumed.returncode == 3, resumed.stderr  # threshold 1.0: budget spent, not reached
+    trials = store.trials(run_id)
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    for number, before in finished.items():
+        assert trials[number] == before  # finished trials are never run again
+    assert "max_trials (5) spent" in store.get_run(run_id).verdict  # type: ignore[operator]

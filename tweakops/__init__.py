@@ -1,0 +1,3 @@
+"""tweakops: pull, inspect, train, tune, notify, watch."""
+
+__version__ = "0.1.0"

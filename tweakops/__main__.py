@@ -1,0 +1,3 @@
+from tweakops.cli import main
+
+main()

@@ -1,0 +1,265 @@
+"""The `tweakops` command: each subcommand parses, calls one library function, prints."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tweakops.config import Config, apply_overrides
+from tweakops.console import Console
+from tweakops.context import RunContext, run_stage
+from tweakops.errors import TweakopsError
+from tweakops.gitpull import check_source
+from tweakops.pipeline import EXIT_NOT_REACHED, run_pipeline
+from tweakops.stages import inspect, notify, pull, train, tune, watch
+from tweakops.status import as_json, render_runs, render_status, run_snapshot
+from tweakops.store import RunStore, default_home
+
+RUNTIMES = click.Choice(["auto", "local", "docker"])
+
+
+def _store(home: str | None) -> RunStore:
+    return RunStore(Path(home) if home else default_home())
+
+
+def normalize_source(source: str) -> str:
+    """Local paths become absolute, so a later `--source` finds the same runs."""
+    path = Path(source).expanduser()
+    return str(path.resolve()) if "://" not in source and path.exists() else source
+
+
+def _new_run(obj: dict[str, Any], source: str, values: dict[str, Any]) -> RunContext:
+    """Validate the source and the flags first: a refused request leaves no run behind."""
+    check_source(source)
+    runtime = values.pop("runtime", "auto")
+    store = _store(obj["home"])
+    run = store.create_run(normalize_source(source), _overrides(**values))
+    return RunContext(store, run, Console(quiet=obj["json"]), runtime)
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    chosen = {k: v for k, v in values.items() if v is not None}
+    apply_overrides(Config(), {k: v for k, v in chosen.items() if k != "ref"})  # fail fast
+    return chosen
+
+
+def _context(
+    obj: dict[str, Any], run_id: str | None, source: str | None, runtime: str
+) -> RunContext:
+    store = _store(obj["home"])
+    run = (
+        store.get_run(run_id)
+        if run_id
+        else store.latest_run(normalize_source(source) if source else None)
+    )
+    return RunContext(store, run, Console(quiet=obj["json"]), runtime)
+
+
+def _emit(obj: dict[str, Any], result: Any) -> None:
+    if obj["json"] and result is not None:
+        click.echo(as_json(result.to_dict()))
+
+
+run_option = click.option(
+    "--run",
+    "run_id",
+    envvar="TWEAKOPS_RUN_ID",
+    help="Run id (default: the latest run, of --source if given).",
+)
+source_option = click.option("--source", help="Pick the latest run of this repository.")
+runtime_option = click.option(
+    "--runtime",
+    type=RUNTIMES,
+    default="auto",
+    show_default=True,
+    envvar="TWEAKOPS_RUNTIME",
+    help="Where trials run.",
+)
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The overrides shared by `run` and `pull`: they are stored with the run."""
+    for option in reversed(
+        [
+            click.option(
+                "--ref", help="Branch, tag or commit to pull (default: the default branch)."
+            ),
+            click.option(
+                "--threshold", help="Target metric, 0-1 or a percentage (file: threshold)."
+            ),
+            click.option("--max-trials", help="Most trials, trial 0 included (file: max_trials)."),
+            click.option(
+                "--time-budget", help="Tuning wall time, e.g. 900, 15m (file: time_budget)."
+            ),
+            click.option("--image", help="Container image to train in (file: image)."),
+            click.option("--entrypoint", help="Script to run (file: entrypoint)."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="TWEAKOPS_HOME", help="Run store folder (default ./.tweakops).")
+@click.option("--json", "as_json_", is_flag=True, help="Print results as JSON for scripts.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="tweakops")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, as_json_: bool, debug: bool) -> None:
+    """Pull ML code, pick its image, train, tune to a threshold, email, and watch.
+
+    `tweakops run SOURCE` does all six stages; each stage is also a command of
+    its own that works on a stored run (`--run ID`, default the latest run).
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = {"home": home, "json": as_json_, "debug": debug}
+
+
+@cli.command("run")
+@click.argument("source")
+@run_options
+@runtime_option
+@click.pass_obj
+def run_cmd(obj: dict[str, Any], source: str, runtime: str, **values: Any) -> None:
+    """Run all six stages on SOURCE (a path, file:// or https URL of a Git repo).
+
+    Exit code 0 when the threshold is reached, 3 when it is not, 1-2 on errors.
+    """
+    ctx = _new_run(obj, source, {**values, "runtime": runtime})
+    store, run = ctx.store, ctx.run
+    ctx.console.say(f"run {run.id} in {store.run_dir(run.id)}")
+    code = run_pipeline(ctx)
+    final = store.get_run(run.id)
+    if obj["json"]:
+        click.echo(as_json(run_snapshot(store, run.id)))
+    else:
+        click.echo(f"result: {final.verdict} (run {run.id}; `tweakops status --run {run.id}`)")
+    sys.exit(code)
+
+
+@cli.command("pull")
+@click.argument("source")
+@run_options
+@click.pass_obj
+def pull_cmd(obj: dict[str, Any], source: str, **values: Any) -> None:
+    """Stage 1: start a run and clone or fast-forward SOURCE at --ref."""
+    ctx = _new_run(obj, source, values)
+    _emit(obj, run_stage(ctx, "pull", pull))
+    if not obj["json"]:
+        click.echo(ctx.run.id)
+
+
+def _stage_command(
+    name: str, body: Callable[..., Any], help_text: str, extra: list[Any] | None = None
+) -> None:
+    @run_option
+    @source_option
+    @runtime_option
+    @click.pass_obj
+    def command(
+        obj: dict[str, Any], run_id: str | None, source: str | None, runtime: str, **flags: Any
+    ) -> None:
+        ctx = _context(obj, run_id, source, runtime)
+        result = run_stage(ctx, name, functools.partial(body, **flags))
+        _emit(obj, result)
+        if name == "tune" and not result.reached:
+            sys.exit(EXIT_NOT_REACHED)
+
+    command.__doc__ = help_text
+    for option in extra or []:
+        command = option(command)
+    cli.command(name)(command)
+
+
+_stage_command("inspect", inspect, "Stage 2: read the code (ast) and pick the image.")
+_stage_command(
+    "train",
+    train,
+    "Stage 3: train trial 0 with the defaults; read accuracy.txt.",
+    [click.option("--again", is_flag=True, help="Retrain even if trial 0 finished.")],
+)
+_stage_command(
+    "tune",
+    tune,
+    "Stage 4: tune until the threshold or a budget stops it (exit 3 if not reached).",
+    [click.option("--seed", type=int, default=0, show_default=True)],
+)
+_stage_command(
+    "notify",
+    notify,
+    "Stage 5: email the result, or write it to the run's outbox.",
+    [click.option("--resend", "again", is_flag=True, help="Send the outbox again.")],
+)
+_stage_command(
+    "watch",
+    watch,
+    "Stage 6: restart lost trials from their last checkpoint.",
+    [
+        click.option(
+            "--grace",
+            type=float,
+            default=30.0,
+            show_default=True,
+            help="Seconds without a heartbeat before a dead trial is resumed.",
+        )
+    ],
+)
+
+
+@cli.command("status")
+@run_option
+@source_option
+@click.pass_obj
+def status_cmd(obj: dict[str, Any], run_id: str | None, source: str | None) -> None:
+    """Show a run's stages and trials."""
+    ctx = _context(obj, run_id, source, "auto")
+    if obj["json"]:
+        click.echo(as_json(run_snapshot(ctx.store, ctx.run.id)))
+    else:
+        click.echo(render_status(ctx.store, ctx.run.id))
+
+
+@cli.command("runs")
+@source_option
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.pass_obj
+def runs_cmd(obj: dict[str, Any], source: str | None, limit: int) -> None:
+    """List runs, newest first."""
+    store = _store(obj["home"])
+    runs = store.list_runs(normalize_source(source) if source else None, limit)
+    if obj["json"]:
+        click.echo(as_json([run_snapshot(store, r.id)["run"] for r in runs]))
+    else:
+        click.echo(render_runs(store, runs) if runs else f"no runs in {store.home}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: TweakopsError → one `error:` line and its exit code (traceback with --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="tweakops", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except TweakopsError as exc:
+        if "--debug" in args:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted; the run is kept, rerun the stage to resume", err=True)
+        sys.exit(130)

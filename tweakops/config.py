@@ -1,0 +1,261 @@
+"""tweakops.yaml, parsed once into a typed Config; errors name the key, value and allowed values."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from notify.settings import NotifySettings
+from tuning.space import ParamSpec, SpaceError, parse_space
+from tweakops.errors import ConfigError
+
+CONFIG_FILE = "tweakops.yaml"
+KEYS = (
+    "entrypoint",
+    "image",
+    "metric",
+    "threshold",
+    "max_trials",
+    "time_budget",
+    "search_space",
+    "notify",
+)
+NOTIFY_KEYS = ("to", "from", "on", "smtp")
+SMTP_KEYS = ("host", "port", "user", "security")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know from the user's repo and command line."""
+
+    entrypoint: str | None = None
+    image: str | None = None
+    metric: str = "accuracy"
+    threshold: float = 0.9
+    max_trials: int = 10
+    time_budget: float = 3600.0
+    search_space: tuple[ParamSpec, ...] = ()
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+
+def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read root/tweakops.yaml (optional), then apply command-line overrides and SMTP env."""
+    path = root / CONFIG_FILE
+    raw: object = {}
+    if path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{CONFIG_FILE} is not valid YAML{where}: fix its syntax") from exc
+    config = parse_config(raw, source=CONFIG_FILE)
+    if overrides:
+        config = apply_overrides(config, overrides)
+    return replace(config, notify=notify_from_env(config.notify, os.environ))
+
+
+def parse_config(raw: object, source: str = CONFIG_FILE) -> Config:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source} must be a mapping of keys ({', '.join(KEYS)})")
+    unknown = [str(k) for k in raw if k not in KEYS]
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in {source}: allowed keys are {', '.join(KEYS)}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        values[str(key)] = _PARSERS[str(key)](value, source)
+    return Config(**values)
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """Command-line values win over the file; they are validated the same way."""
+    values = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in _PARSERS:
+            raise ConfigError(f"unknown override {key!r}: allowed are {', '.join(KEYS)}")
+        values[key] = _PARSERS[key](value, f"--{key.replace('_', '-')}")
+    return replace(config, **values)
+
+
+def _where(key: str, source: str) -> str:
+    return source if source.startswith("--") else f"{key} in {source}"
+
+
+def _text(key: str) -> Any:
+    def parse(value: object, source: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{_where(key, source)} must be a non-empty string, got {value!r}")
+        return value.strip()
+
+    return parse
+
+
+def parse_threshold(value: object, source: str) -> float:
+    number = _as_number(value)
+    if number is None or not 0 <= number <= 100:
+        raise ConfigError(
+            f"threshold must be between 0 and 1 (or a percentage up to 100) "
+            f"but got {value!r} in {_where('threshold', source)}"
+        )
+    return number / 100 if number > 1 else number
+
+
+def _parse_max_trials(value: object, source: str) -> int:
+    number = _as_number(value)
+    if number is None or number != int(number) or not 1 <= number <= 10_000:
+        raise ConfigError(
+            f"max_trials must be a whole number from 1 to 10000 (trial 0, the defaults, counts), "
+            f"got {value!r} in {_where('max_trials', source)}"
+        )
+    return int(number)
+
+
+def parse_duration(value: object, source: str) -> float:
+    """Seconds as a number, or '900s', '15m', '2h'."""
+    number = _as_number(value)
+    if number is None and isinstance(value, str) and (match := _DURATION.match(value)):
+        number = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+    if number is None or number <= 0:
+        raise ConfigError(
+            f"time_budget must be a positive number of seconds or like '15m' / '2h', "
+            f"got {value!r} in {_where('time_budget', source)}"
+        )
+    return number
+
+
+def _parse_metric(value: object, source: str) -> str:
+    text = _text("metric")(value, source)
+    if not re.match(r"^[A-Za-z0-9_.-]+$", text):
+        raise ConfigError(
+            f"metric names the file <metric>.txt and may hold letters, digits, '_', '.', '-': "
+            f"got {value!r} in {_where('metric', source)}"
+        )
+    return text
+
+
+def _parse_space(value: object, source: str) -> tuple[ParamSpec, ...]:
+    try:
+        return parse_space(value)
+    except SpaceError as exc:
+        raise ConfigError(f"search_space in {source}: {exc}") from exc
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().rstrip("%"))
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+_PARSERS: dict[str, Any] = {
+    "entrypoint": _text("entrypoint"),
+    "image": _text("image"),
+    "metric": _parse_metric,
+    "threshold": parse_threshold,
+    "max_trials": _parse_max_trials,
+    "time_budget": parse_duration,
+    "search_space": _parse_space,
+}
+
+
+def _parse_notify(value: object, source: str) -> NotifySettings:
+    if value is None:
+        return NotifySettings()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"notify in {source} must be a mapping with keys {', '.join(NOTIFY_KEYS)}"
+        )
+    value = {("on" if key is True else key): item for key, item in value.items()}  # YAML 1.1 `on`
+    _reject_unknown(value, NOTIFY_KEYS, "notify", source)
+    to = value.get("to", [])
+    to_list = [to] if isinstance(to, str) else to
+    if not isinstance(to_list, list) or not all(isinstance(a, str) and "@" in a for a in to_list):
+        raise ConfigError(
+            f"notify.to in {source} must be an address or a list of addresses, got {to!r}"
+        )
+    on = value.get("on", ["success"])
+    on_list = [on] if isinstance(on, str) else on
+    if not isinstance(on_list, list) or not set(on_list) <= {"success", "failure"}:
+        raise ConfigError(f"notify.on in {source} must list success and/or failure, got {on!r}")
+    smtp = value.get("smtp") or {}
+    if not isinstance(smtp, Mapping):
+        raise ConfigError(
+            f"notify.smtp in {source} must be a mapping with keys {', '.join(SMTP_KEYS)}"
+        )
+    if "password" in smtp:
+        raise ConfigError(
+            f"notify.smtp.password in {source}: never commit passwords; "
+            "set TWEAKOPS_SMTP_PASSWORD (a Jenkins credential) instead"
+        )
+    _reject_unknown(smtp, SMTP_KEYS, "notify.smtp", source)
+    settings = NotifySettings(to=tuple(to_list), on=tuple(on_list))
+    if "from" in value:
+        settings = replace(settings, sender=_text("notify.from")(value["from"], source))
+    return _with_smtp(settings, smtp, source)
+
+
+def _with_smtp(settings: NotifySettings, smtp: Mapping[str, Any], source: str) -> NotifySettings:
+    security = smtp.get("security", settings.security)
+    if security not in ("none", "starttls", "ssl"):
+        raise ConfigError(
+            f"notify.smtp.security in {source} must be none, starttls or ssl, got {security!r}"
+        )
+    port = smtp.get("port")
+    if port is not None and (_as_number(port) is None or not 0 < int(port) < 65536):
+        raise ConfigError(f"notify.smtp.port in {source} must be a port number, got {port!r}")
+    return replace(
+        settings,
+        smtp_host=smtp.get("host", settings.smtp_host),
+        smtp_port=int(port) if port is not None else settings.smtp_port,
+        smtp_user=smtp.get("user", settings.smtp_user),
+        security=security,
+    )
+
+
+def notify_from_env(settings: NotifySettings, env: Mapping[str, str]) -> NotifySettings:
+    """TWEAKOPS_SMTP_* and TWEAKOPS_NOTIFY_* (e.g. bound from Jenkins credentials) win."""
+    smtp = {
+        key: env[f"TWEAKOPS_SMTP_{key.upper()}"]
+        for key in SMTP_KEYS
+        if env.get(f"TWEAKOPS_SMTP_{key.upper()}")
+    }
+    settings = _with_smtp(settings, smtp, "the environment")
+    if env.get("TWEAKOPS_SMTP_PASSWORD"):
+        settings = replace(settings, smtp_password=env["TWEAKOPS_SMTP_PASSWORD"])
+    if env.get("TWEAKOPS_NOTIFY_TO"):
+        addresses = tuple(a.strip() for a in env["TWEAKOPS_NOTIFY_TO"].split(",") if a.strip())
+        settings = replace(settings, to=addresses)
+    if env.get("TWEAKOPS_NOTIFY_FROM"):
+        settings = replace(settings, sender=env["TWEAKOPS_NOTIFY_FROM"])
+    return settings
+
+
+def _reject_unknown(
+    value: Mapping[str, Any], allowed: tuple[str, ...], key: str, source: str
+) -> None:
+    unknown = [str(k) for k in value if k not in allowed]
+    if unknown:
+        raise ConfigError(
+            f"unknown key {key}.{unknown[0]} in {source}: allowed are {', '.join(allowed)}"
+        )
+
+
+_PARSERS["notify"] = _parse_notify

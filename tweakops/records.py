@@ -1,0 +1,71 @@
+"""Typed records of the run store: what every stage, job and report reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES: tuple[str, ...] = ("pull", "inspect", "train", "tune", "notify", "watch")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One pipeline run of one repository at one commit."""
+
+    id: str
+    source: str
+    created: float
+    status: str  # pending | running | reached | not_reached | failed
+    overrides: dict[str, Any] = field(default_factory=dict)
+    sha: str | None = None
+    verdict: str | None = None  # one sentence naming the rule that ended the run
+    build_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    run_id: str
+    name: str
+    status: str  # pending | running | succeeded | failed | skipped
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    run_id: str
+    number: int
+    params: dict[str, Any]
+    status: str  # running | succeeded | failed | pruned
+    accuracy: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    # ok | code_error | metric_missing | metric_unreadable | oom | timeout | restarts_exhausted
+    verdict: str | None = None
+    error: str | None = None
+    restarts: int = 0
+    folder: str | None = None
+    handle: str | None = None  # runtime:id of the process or container
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    run_id: str
+    time: float
+    kind: str  # e.g. stage_started, trial_restarted, notify_outbox
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,194 @@
+"""A trial as a subprocess of this Python environment: the runtime for machines with no engine.
+
+What the local runtime does not do, on purpose:
+- memory_limit and cpus are ignored: RLIMIT_AS breaks frameworks that reserve large
+  virtual address spaces (TensorFlow, BLAS), and preexec_fn is unsafe with threads.
+- image and labels are ignored: the trial runs in the current environment.
+- oom_killed stays False: without a cgroup the kernel OOM killer's SIGKILL looks like any
+  other, so an OOM is reported as "killed by SIGKILL" (classified as infrastructure).
+Handles are pids of session leaders, so kill() reaches the whole process group. A pid this
+instance did not start (another tweakops process started it) is watched through /proc and
+never reaped here; like every pid it could in theory be reused once the trial is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from tweakops.errors import TrialFailed
+from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
+
+PYTHON_ALIASES: frozenset[str] = frozenset({"python", "python3"})
+_KILL_GRACE = 10.0  # seconds to wait for a SIGKILLed process we cannot reap to vanish
+_HAS_PROC = Path("/proc/self/stat").exists()
+
+
+class LocalRuntime(Runtime):
+    """Runs each attempt with subprocess.Popen in its own session; thread-safe."""
+
+    name: ClassVar[str] = "local"
+
+    def __init__(self, poll_interval: float = 0.05) -> None:
+        self._poll_interval = poll_interval
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, spec: TrialSpec) -> Handle:
+        """Start the command in spec.workdir, appending stdout and stderr to spec.log_path."""
+        workdir, output = spec.workdir.resolve(), spec.output_dir.resolve()
+        output.mkdir(parents=True, exist_ok=True)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = [_executable(spec.command[0]), *spec.command[1:]]
+        env = {**os.environ, **spec.env, "TWEAKOPS_OUTPUT": str(output), "PYTHONUNBUFFERED": "1"}
+        try:
+            with spec.log_path.open("ab") as log:
+                child = subprocess.Popen(
+                    argv,
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise TrialFailed(
+                f"cannot start trial {spec.name!r}: {exc}; check the entrypoint command "
+                f"{' '.join(spec.command)!r} and that {workdir} exists",
+                verdict="code_error",
+            ) from exc
+        with self._lock:
+            self._children[child.pid] = child
+        return Handle(self.name, str(child.pid))
+
+    def wait(self, handle: Handle, timeout: float | None = None) -> ExitStatus:
+        """Reap our own child; for a foreign pid, poll until it is gone (result unknown)."""
+        pid = self._pid(handle)
+        child = self._child(pid)
+        if child is None:
+            return self._wait_foreign(handle, pid, timeout)
+        try:
+            return _exit_status(child.wait(timeout))
+        except subprocess.TimeoutExpired:
+            self.kill(handle)
+            code = child.wait()
+        if code == -signal.SIGKILL:
+            return ExitStatus(code=None, signal=signal.SIGKILL, timed_out=True)
+        return _exit_status(code)  # it ended by itself just as the budget ran out
+
+    def status(self, handle: Handle) -> State:
+        """Own child: "running" or "exited"; foreign pid: "running" or "missing"."""
+        pid = self._pid(handle)
+        child = self._child(pid)
+        if child is not None:
+            return "running" if child.poll() is None else "exited"
+        return "running" if _pid_alive(pid) else "missing"
+
+    def kill(self, handle: Handle) -> None:
+        """SIGKILL the attempt's process group; nothing happens if it is already gone."""
+        pid = self._pid(handle)
+        if self._child(pid) is not None:
+            _kill_group(pid)  # our children lead their own session, so pgid == pid
+        elif _pid_alive(pid):
+            _kill_foreign(pid)
+
+    def remove(self, handle: Handle) -> None:
+        """Kill what is left of the group (like `docker rm -f`), reap and forget the child."""
+        pid = self._pid(handle)
+        child = self._child(pid)
+        if child is None:
+            return
+        _kill_group(pid)
+        child.wait()
+        with self._lock:
+            self._children.pop(pid, None)
+
+    def _child(self, pid: int) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            return self._children.get(pid)
+
+    def _pid(self, handle: Handle) -> int:
+        """The pid in a local handle; refuses ids that would signal a whole group or init."""
+        self._check_owner(handle)
+        try:
+            pid = int(handle.id)
+        except ValueError:
+            raise ValueError(f"a local handle's id must be a pid but got {handle}") from None
+        if pid <= 1:
+            raise ValueError(f"a local handle's pid must be above 1 but got {handle}")
+        return pid
+
+    def _wait_foreign(self, handle: Handle, pid: int, timeout: float | None) -> ExitStatus:
+        """Poll a pid we cannot reap until it is gone; kill it when the timeout passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while _pid_alive(pid):
+            if deadline is not None and time.monotonic() >= deadline:
+                self.kill(handle)
+                _await_gone(pid, _KILL_GRACE, self._poll_interval)
+                return ExitStatus(code=None, signal=signal.SIGKILL, timed_out=True)
+            time.sleep(self._poll_interval)
+        return ExitStatus(code=None, missing=True)
+
+
+def _executable(program: str) -> str:
+    """Run "python" as the interpreter running tweakops, so trials see the same packages."""
+    return sys.executable if program in PYTHON_ALIASES else program
+
+
+def _exit_status(returncode: int) -> ExitStatus:
+    """Popen's returncode (negative for a signal) as an ExitStatus."""
+    if returncode < 0:
+        return ExitStatus(code=None, signal=-returncode)
+    return ExitStatus(code=returncode)
+
+
+def _pid_alive(pid: int) -> bool:
+    """True while the pid exists and is not a zombie (uses /proc where there is one)."""
+    if not _HAS_PROC:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] not in ("Z", "X", "x")
+
+
+def _await_gone(pid: int, limit: float, interval: float) -> None:
+    """Sleep until the pid is gone or `limit` seconds passed."""
+    deadline = time.monotonic() + limit
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(interval)
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL a process group other than our own; an empty group is not an error."""
+    if pgid == os.getpgrp():
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _kill_foreign(pid: int) -> None:
+    """SIGKILL a pid we did not start: its group if it leads one, else just the pid."""
+    try:
+        if os.getpgid(pid) == pid:
+            _kill_group(pid)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

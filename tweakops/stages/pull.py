@@ -1,0 +1,38 @@
+"""Stage 1: pull the repository and keep the run's copy of the project at that commit."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tweakops.context import RunContext
+from tweakops.gitpull import PullResult, export_tree
+from tweakops.gitpull import pull as git_pull
+
+
+@dataclass(frozen=True)
+class Pulled:
+    repo: PullResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.repo.to_dict()
+
+    def summary(self) -> str:
+        where = f" on {self.repo.branch}" if self.repo.branch else ""
+        return (
+            f"{self.repo.sha[:10]}{where}, {len(self.repo.changed_files)} changed "
+            f"file(s) from {self.repo.source}"
+        )
+
+
+def pull(ctx: RunContext) -> Pulled:
+    result = git_pull(ctx.run.source, ctx.store.home / "repos", ref=ctx.run.overrides.get("ref"))
+    for warning in result.warnings:
+        ctx.console.warn(warning)
+    if ctx.source_dir.exists():
+        shutil.rmtree(ctx.source_dir)
+    export_tree(Path(result.clone_dir), result.sha, result.subdir, ctx.source_dir)
+    ctx.store.update_run(ctx.run.id, sha=result.sha)
+    return Pulled(result)

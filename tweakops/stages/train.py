@@ -1,0 +1,69 @@
+"""Stage 3: train once with the user's own defaults (trial 0) and read accuracy.txt."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tweakops.context import RunContext
+from tweakops.errors import TrialFailed
+from tweakops.trials import execute_trial, log_tail, make_plan, publish_best, resume_trial
+
+
+@dataclass(frozen=True)
+class Trained:
+    trial: int
+    accuracy: float
+    threshold: float
+    reached: bool
+    runtime: str
+    image: str | None
+    entrypoint: str
+    seconds: float
+    restarts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        mark = "≥" if self.reached else "<"
+        return (
+            f"trial 0 (defaults) accuracy {self.accuracy:.4f} {mark} {self.threshold} "
+            f"in {self.seconds:.1f} s on the {self.runtime} runtime"
+        )
+
+
+def train(ctx: RunContext, again: bool = False) -> Trained:
+    """Run trial 0; a rerun keeps a finished trial 0 unless `again`, and resumes a lost one."""
+    plan = make_plan(ctx)
+    existing = {t.number: t for t in ctx.store.trials(ctx.run.id)}.get(0)
+    if existing and existing.status == "running" and not again:
+        record = resume_trial(ctx, plan, existing, plan.config.time_budget)
+    elif existing and existing.status == "succeeded" and not again:
+        ctx.console.say("    trial 0 already finished; keeping it (use --again to retrain)")
+        record = existing
+    else:
+        record = execute_trial(ctx, plan, 0, {}, plan.config.time_budget)
+    if record.status != "succeeded" or record.accuracy is None:
+        log = f"{record.folder}/log.txt"
+        tail = log_tail(Path(log), 5)
+        last = tail.splitlines()[-1] if tail else "(no output)"
+        raise TrialFailed(
+            f"trial 0 (the defaults) failed: {record.error}; last log line: {last!r}; "
+            f"full log: {log}",
+            verdict=record.verdict or "failed",
+            log_tail=tail,
+        )
+    publish_best(ctx, record, plan.config.metric)
+    return Trained(
+        trial=0,
+        accuracy=record.accuracy,
+        threshold=plan.config.threshold,
+        reached=record.accuracy >= plan.config.threshold,
+        runtime=plan.runtime.name,
+        image=plan.image,
+        entrypoint=plan.entrypoint,
+        seconds=record.duration or 0.0,
+        restarts=record.restarts,
+    )

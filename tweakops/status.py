@@ -1,0 +1,82 @@
+"""What `tweakops status` and `tweakops runs` show: readable tables, or JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from tweakops.console import fmt_accuracy, fmt_seconds, render_table
+from tweakops.records import RunRecord
+from tweakops.store import RunStore
+
+
+def run_snapshot(store: RunStore, run_id: str) -> dict[str, Any]:
+    """Everything about one run, as plain data."""
+    return {
+        "run": asdict(store.get_run(run_id)),
+        "folder": str(store.run_dir(run_id)),
+        "stages": [asdict(s) for s in store.stages(run_id)],
+        "trials": [asdict(t) for t in store.trials(run_id)],
+        "events": [asdict(e) for e in store.events(run_id)],
+    }
+
+
+def render_status(store: RunStore, run_id: str) -> str:
+    run = store.get_run(run_id)
+    head = [
+        f"run {run.id}  {run.source}" + (f" @ {run.sha[:10]}" if run.sha else ""),
+        f"status: {run.status}" + (f" — {run.verdict}" if run.verdict else ""),
+        f"folder: {store.run_dir(run.id)}",
+        "",
+    ]
+    stages = render_table(
+        ["stage", "status", "seconds", "summary"],
+        [
+            [s.name, s.status, fmt_seconds(s.duration), s.error or s.result.get("summary", "")]
+            for s in store.stages(run.id)
+        ],
+    )
+    trials = store.trials(run.id)
+    trial_rows = [
+        [
+            str(t.number),
+            t.status,
+            fmt_accuracy(t.accuracy),
+            fmt_seconds(t.duration),
+            str(t.restarts),
+            _params(t.params) if t.params else "(defaults)",
+        ]
+        for t in trials
+    ]
+    parts = [*head, stages]
+    if trials:
+        headers = ["trial", "status", "accuracy", "seconds", "restarts", "params"]
+        parts += ["", render_table(headers, trial_rows)]
+    return "\n".join(parts)
+
+
+def render_runs(store: RunStore, runs: list[RunRecord]) -> str:
+    rows = []
+    for run in runs:
+        scored = [t.accuracy for t in store.trials(run.id) if t.accuracy is not None]
+        rows.append(
+            [
+                run.id,
+                run.status,
+                fmt_accuracy(max(scored) if scored else None),
+                (run.sha or "")[:10],
+                run.source,
+            ]
+        )
+    return render_table(["run", "status", "best", "commit", "source"], rows)
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items())
+    )

@@ -1,0 +1,293 @@
+"""The run store: one SQLite database (WAL) plus a folder per run under TWEAKOPS_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tweakops.errors import StoreError
+from tweakops.records import STAGES, EventRecord, RunRecord, StageRecord, TrialRecord
+
+DB_FILE = "tweakops.db"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tw_runs (
+    id TEXT PRIMARY KEY, source TEXT NOT NULL, created REAL NOT NULL, status TEXT NOT NULL,
+    overrides TEXT NOT NULL DEFAULT '{}', sha TEXT, verdict TEXT, build_url TEXT);
+CREATE TABLE IF NOT EXISTS tw_stages (
+    run_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, started REAL, ended REAL,
+    error TEXT, result TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS tw_trials (
+    run_id TEXT NOT NULL, number INTEGER NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL,
+    accuracy REAL, started REAL, ended REAL, verdict TEXT, error TEXT,
+    restarts INTEGER NOT NULL DEFAULT 0, folder TEXT, handle TEXT, PRIMARY KEY (run_id, number));
+CREATE TABLE IF NOT EXISTS tw_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
+    kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
+"""
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("TWEAKOPS_HOME", ".tweakops")).resolve()
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write via a temp file in the same folder, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class RunStore:
+    """Runs, stages, trials and events; the single source of truth every stage reads."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.db_path, timeout=30.0)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            finally:
+                db.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot use the run store at {self.home}: {exc}; "
+                "set TWEAKOPS_HOME to a writable folder"
+            ) from exc
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / DB_FILE
+
+    @property
+    def storage_url(self) -> str:
+        """SQLAlchemy URL of the same database, for the Optuna study."""
+        return f"sqlite:///{self.db_path}"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.row_factory = sqlite3.Row
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    # --- runs -------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.home / "runs" / run_id
+
+    def create_run(self, source: str, overrides: dict[str, Any] | None = None) -> RunRecord:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        run = RunRecord(
+            id=run_id,
+            source=source,
+            created=time.time(),
+            status="running",
+            overrides=dict(overrides or {}),
+        )
+        self.run_dir(run_id).mkdir(parents=True)
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO tw_runs (id, source, created, status, overrides) VALUES (?,?,?,?,?)",
+                (run.id, run.source, run.created, run.status, json.dumps(run.overrides)),
+            )
+            db.executemany(
+                "INSERT INTO tw_stages (run_id, name, status) VALUES (?,?,'pending')",
+                [(run_id, name) for name in STAGES],
+            )
+        return run
+
+    def update_run(self, run_id: str, **fields: Any) -> RunRecord:
+        allowed = {"status", "sha", "verdict", "build_url", "overrides"}
+        if set(fields) - allowed:
+            raise ValueError(f"cannot update run fields {sorted(set(fields) - allowed)}")
+        values = {k: json.dumps(v) if k == "overrides" else v for k, v in fields.items()}
+        with self._connect() as db:
+            sets = ", ".join(f"{key} = ?" for key in values)
+            db.execute(f"UPDATE tw_runs SET {sets} WHERE id = ?", (*values.values(), run_id))
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM tw_runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(
+                f"no run {run_id!r} in {self.home}: `tweakops runs` lists the runs there"
+            )
+        return _run(row)
+
+    def list_runs(self, source: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query, args = "SELECT * FROM tw_runs", ()  # type: tuple[str, tuple[Any, ...]]
+        if source is not None:
+            query, args = query + " WHERE source = ?", (source,)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_run(row) for row in rows]
+
+    def latest_run(self, source: str | None = None) -> RunRecord:
+        runs = self.list_runs(source, limit=1)
+        if not runs:
+            which = f" of {source}" if source else ""
+            raise StoreError(
+                f"no run{which} in {self.home}: start one with `tweakops pull SOURCE` "
+                "or `tweakops run SOURCE`"
+            )
+        return runs[0]
+
+    # --- stages -----------------------------------------------------------
+    def set_stage(self, run_id: str, name: str, **fields: Any) -> StageRecord:
+        values = {k: json.dumps(v) if k == "result" else v for k, v in fields.items()}
+        with self._connect() as db:
+            sets = ", ".join(f"{key} = ?" for key in values)
+            db.execute(
+                f"UPDATE tw_stages SET {sets} WHERE run_id = ? AND name = ?",
+                (*values.values(), run_id, name),
+            )
+        return self.get_stage(run_id, name)
+
+    def get_stage(self, run_id: str, name: str) -> StageRecord:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM tw_stages WHERE run_id = ? AND name = ?", (run_id, name)
+            ).fetchone()
+        if row is None:
+            raise StoreError(f"run {run_id} has no stage {name!r}")
+        return _stage(row)
+
+    def stages(self, run_id: str) -> list[StageRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM tw_stages WHERE run_id = ?", (run_id,)).fetchall()
+        order = {name: i for i, name in enumerate(STAGES)}
+        return sorted((_stage(r) for r in rows), key=lambda s: order.get(s.name, 99))
+
+    # --- trials -----------------------------------------------------------
+    def save_trial(self, trial: TrialRecord) -> TrialRecord:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tw_trials (run_id, number, params, status, accuracy, "
+                "started, ended, verdict, error, restarts, folder, handle) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    trial.run_id,
+                    trial.number,
+                    json.dumps(trial.params),
+                    trial.status,
+                    trial.accuracy,
+                    trial.started,
+                    trial.ended,
+                    trial.verdict,
+                    trial.error,
+                    trial.restarts,
+                    trial.folder,
+                    trial.handle,
+                ),
+            )
+        return trial
+
+    def update_trial(self, trial: TrialRecord, **fields: Any) -> TrialRecord:
+        return self.save_trial(replace(trial, **fields))
+
+    def trials(self, run_id: str) -> list[TrialRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM tw_trials WHERE run_id = ? ORDER BY number", (run_id,)
+            ).fetchall()
+        return [_trial(row) for row in rows]
+
+    # --- events -----------------------------------------------------------
+    def add_event(self, run_id: str, kind: str, message: str, **data: Any) -> EventRecord:
+        event = EventRecord(run_id=run_id, time=time.time(), kind=kind, message=message, data=data)
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO tw_events (run_id, time, kind, message, data) VALUES (?,?,?,?,?)",
+                (run_id, event.time, kind, message, json.dumps(data, default=str)),
+            )
+        return event
+
+    def events(self, run_id: str, kind: str | None = None) -> list[EventRecord]:
+        query, args = "SELECT * FROM tw_events WHERE run_id = ?", [run_id]
+        if kind is not None:
+            query, args = query + " AND kind = ?", [run_id, kind]
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            EventRecord(
+                run_id=r["run_id"],
+                time=r["time"],
+                kind=r["kind"],
+                message=r["message"],
+                data=json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        source=row["source"],
+        created=row["created"],
+        status=row["status"],
+        overrides=json.loads(row["overrides"]),
+        sha=row["sha"],
+        verdict=row["verdict"],
+        build_url=row["build_url"],
+    )
+
+
+def _stage(row: sqlite3.Row) -> StageRecord:
+    return StageRecord(
+        run_id=row["run_id"],
+        name=row["name"],
+        status=row["status"],
+        started=row["started"],
+        ended=row["ended"],
+        error=row["error"],
+        result=json.loads(row["result"]),
+    )
+
+
+def _trial(row: sqlite3.Row) -> TrialRecord:
+    return TrialRecord(
+        run_id=row["run_id"],
+        number=row["number"],
+        params=json.loads(row["params"]),
+        status=row["status"],
+        accuracy=row["accuracy"],
+        started=row["started"],
+        ended=row["ended"],
+        verdict=row["verdict"],
+        error=row["error"],
+        restarts=row["restarts"],
+        folder=row["folder"],
+        handle=row["handle"],
+    )

@@ -1,0 +1,232 @@
+"""One trial: a fresh copy of the source, params in, a supervised process, the metric recorded."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from monitor import Attempt, RestartPolicy, Supervised, supervise
+from training import read_epochs, read_metric
+from tweakops.config import Config
+from tweakops.context import RunContext
+from tweakops.errors import MetricError
+from tweakops.progress import EpochProgress
+from tweakops.records import TrialRecord
+from tweakops.runtime import Handle, Runtime, TrialSpec
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of a run shares: how to start the entrypoint, and where."""
+
+    config: Config
+    entrypoint: str
+    image: str | None
+    runtime: Runtime
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+
+
+def trial_folder(ctx: RunContext, number: int) -> Path:
+    return ctx.folder / "trials" / f"{number:03d}"
+
+
+def command_for(entrypoint: str) -> tuple[str, ...]:
+    """`train.py` runs with the runtime's python; anything else is an argv, never a shell line."""
+    if entrypoint.endswith(".py") and " " not in entrypoint:
+        return ("python", entrypoint)
+    return tuple(shlex.split(entrypoint))
+
+
+def prepare_trial(ctx: RunContext, number: int, params: dict[str, Any], metric: str) -> Path:
+    """A fresh writable copy of the source, with any committed metric file removed (never stale)."""
+    folder = trial_folder(ctx, number)
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(ctx.source_dir, folder / "src", symlinks=True)
+    (folder / "src" / f"{metric}.txt").unlink(missing_ok=True)
+    (folder / "output").mkdir(parents=True)
+    (folder / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def trial_spec(ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, Any]) -> TrialSpec:
+    folder = trial_folder(ctx, number)
+    env = {
+        "TWEAKOPS_PARAMS": str(folder / "params.json"),
+        "TWEAKOPS_RUN_ID": ctx.run.id,
+        "TWEAKOPS_TRIAL": str(number),
+        **{f"TWEAKOPS_PARAM_{k.upper()}": _env_value(v) for k, v in params.items()},
+    }
+    return TrialSpec(
+        name=f"tweakops-{ctx.run.id}-t{number}",
+        command=command_for(plan.entrypoint),
+        workdir=folder / "src",
+        output_dir=folder / "output",
+        log_path=folder / "log.txt",
+        env=env,
+        image=plan.image,
+        labels={"tweakops.run": ctx.run.id, "tweakops.trial": str(number)},
+    )
+
+
+def execute_trial(
+    ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, Any], timeout: float
+) -> TrialRecord:
+    """Start trial `number` from scratch and supervise it to the end."""
+    folder = prepare_trial(ctx, number, params, plan.config.metric)
+    record = TrialRecord(
+        run_id=ctx.run.id,
+        number=number,
+        params=params,
+        status="running",
+        started=time.time(),
+        folder=str(folder),
+    )
+    ctx.store.save_trial(record)
+    ctx.console.say(f"    trial {number}: {_compact(params) or 'the defaults'}")
+    return _supervise_and_record(ctx, plan, record, timeout)
+
+
+def resume_trial(
+    ctx: RunContext, plan: TrialPlan, record: TrialRecord, timeout: float
+) -> TrialRecord:
+    """Start an interrupted trial again in its own folder: it resumes from its checkpoints."""
+    if record.handle and record.handle.startswith(f"{plan.runtime.name}:"):
+        orphan = Handle.parse(record.handle)
+        if plan.runtime.status(orphan) == "running":
+            plan.runtime.kill(orphan)  # never two processes on one trial folder
+    epoch = _last_epoch(Path(record.folder or trial_folder(ctx, record.number)) / "output")
+    ctx.event(
+        "trial_resumed",
+        f"trial {record.number} resumed after its process was lost",
+        trial=record.number,
+        resumed_from_epoch=epoch,
+    )
+    record = ctx.store.update_trial(record, status="running", restarts=record.restarts + 1)
+    return _supervise_and_record(ctx, plan, record, timeout)
+
+
+def _supervise_and_record(
+    ctx: RunContext, plan: TrialPlan, record: TrialRecord, timeout: float
+) -> TrialRecord:
+    spec = trial_spec(ctx, plan, record.number, record.params)
+
+    def on_start(handle: Handle, attempt: int) -> None:
+        ctx.store.update_trial(record, handle=str(handle), restarts=record.restarts + attempt - 1)
+
+    def on_restart(attempt: Attempt, delay: float) -> None:
+        epoch = _last_epoch(spec.output_dir)
+        ctx.event(
+            "trial_restarted",
+            f"trial {record.number} {attempt.status.describe()}; restarting in {delay:.1f} s "
+            f"from epoch {epoch}",
+            trial=record.number,
+            cause=attempt.status.describe(),
+            verdict=attempt.verdict,
+            resumed_from_epoch=epoch,
+            attempt=attempt.number,
+        )
+        ctx.console.say(
+            f"    trial {record.number}: {attempt.status.describe()}, "
+            f"restarting from its last checkpoint (epoch {epoch})"
+        )
+
+    with EpochProgress(ctx.console, spec.output_dir, record.number):
+        outcome = supervise(
+            plan.runtime,
+            spec,
+            plan.policy,
+            timeout=max(timeout, 1.0),
+            on_start=on_start,
+            on_restart=on_restart,
+        )
+    return _record_outcome(ctx, plan.config, record, spec, outcome)
+
+
+def _record_outcome(
+    ctx: RunContext, config: Config, record: TrialRecord, spec: TrialSpec, outcome: Supervised
+) -> TrialRecord:
+    restarts = record.restarts + outcome.restarts
+    done = replace(record, ended=time.time(), restarts=restarts)
+    if outcome.verdict != "ok":
+        error = f"{outcome.status.describe()} ({outcome.verdict.replace('_', ' ')})"
+        return _failed(ctx, done, outcome.verdict, error, spec.log_path)
+    try:
+        accuracy = read_metric(spec.output_dir, spec.workdir, config.metric)
+    except MetricError as exc:
+        written = any(
+            (d / f"{config.metric}.txt").is_file() for d in (spec.output_dir, spec.workdir)
+        )
+        verdict = "metric_unreadable" if written else "metric_missing"
+        return _failed(ctx, done, verdict, str(exc), spec.log_path)
+    saved = ctx.store.save_trial(replace(done, status="succeeded", accuracy=accuracy, verdict="ok"))
+    ctx.console.say(
+        f"    trial {record.number}: {config.metric} {accuracy:.4f} in {saved.duration or 0:.1f} s"
+    )
+    return saved
+
+
+def _failed(
+    ctx: RunContext, record: TrialRecord, verdict: str, error: str, log: Path
+) -> TrialRecord:
+    saved = ctx.store.save_trial(replace(record, status="failed", verdict=verdict, error=error))
+    ctx.event(
+        "trial_failed",
+        f"trial {record.number} failed: {error}",
+        trial=record.number,
+        verdict=verdict,
+        log_tail=log_tail(log),
+    )
+    ctx.console.say(f"    trial {record.number}: failed: {error}")
+    return saved
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _last_epoch(output_dir: Path) -> int:
+    epochs = read_epochs(output_dir)
+    return int(epochs[-1]["epoch"]) if epochs else 0
+
+
+def _env_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _compact(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def make_plan(ctx: RunContext) -> TrialPlan:
+    """The config, entrypoint, image and runtime that the inspect stage and the flags chose."""
+    from tweakops.runtime import get_runtime
+
+    inspected = ctx.result_of("inspect")
+    return TrialPlan(
+        config=ctx.config(),
+        entrypoint=inspected["entrypoint"],
+        image=inspected.get("image"),
+        runtime=get_runtime(ctx.runtime),
+    )
+
+
+def publish_best(ctx: RunContext, best: TrialRecord, metric: str) -> Path:
+    """Copy the best trial's metric file to the run folder: the run's accuracy.txt."""
+    from tweakops.store import atomic_write
+
+    return atomic_write(ctx.folder / f"{metric}.txt", f"{best.accuracy}\n")
