@@ -111,7 +111,7 @@ def _callback_classes() -> Any:
 
         def _start_over(self, error: Exception) -> None:
             """Move an unusable backup aside and train from epoch 1."""
-            aside = self._dir.with_name(f"{self._dir.name}.unusable-{int(time.time())}")
+            aside = self._dir.with_name(f"{self._dir.name}.unusable-{time.time_ns()}")
             self._dir.rename(aside)
             print(
                 f"tweakops: backup in {self._dir} is unusable ({error}); moved to {aside}, "

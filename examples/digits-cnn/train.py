@@ -44,19 +44,16 @@ def build_model() -> keras.Model:
         raise ValueError(f"conv_blocks must be 1, 2 or 3 (8x8 images), got {CONV_BLOCKS}")
     if OPTIMIZER not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {OPTIMIZER!r}")
-    layers: list[keras.layers.Layer] = [keras.Input(shape=(8, 8, 1))]
+    model = keras.Sequential([keras.Input(shape=(8, 8, 1))])
     for block in range(CONV_BLOCKS):
-        layers.append(
+        model.add(
             keras.layers.Conv2D(FILTERS * 2**block, KERNEL_SIZE, padding="same", activation="relu")
         )
-        layers.append(keras.layers.MaxPooling2D(2))
-    layers += [
-        keras.layers.Flatten(),
-        keras.layers.Dense(DENSE_UNITS, activation="relu"),
-        keras.layers.Dropout(DROPOUT),
-        keras.layers.Dense(10, activation="softmax"),
-    ]
-    model = keras.Sequential(layers)
+        model.add(keras.layers.MaxPooling2D(2))
+    model.add(keras.layers.Flatten())
+    model.add(keras.layers.Dense(DENSE_UNITS, activation="relu"))
+    model.add(keras.layers.Dropout(DROPOUT))
+    model.add(keras.layers.Dense(10, activation="softmax"))
     model.compile(
         optimizer=OPTIMIZERS[OPTIMIZER](learning_rate=LEARNING_RATE),
         loss="sparse_categorical_crossentropy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_iris
@@ -30,7 +31,7 @@ def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def new_state(x_train: np.ndarray) -> dict[str, object]:
+def new_state(x_train: np.ndarray) -> dict[str, Any]:
     """A fresh scaler (fitted on the training split) and an untrained MLP."""
     model = MLPClassifier(
         hidden_layer_sizes=(HIDDEN_UNITS,),

@@ -82,7 +82,8 @@ def test_run_by_hand_writes_accuracy_next_to_the_script(tmp_path: Path) -> None:
 
 
 def test_trial_resumes_from_last_checkpoint_after_sigkill(tmp_path: Path) -> None:
-    params = {**GOOD, "epochs": 12, "epoch_seconds": 0.2}
+    epochs = 12
+    params = {**GOOD, "epochs": epochs, "epoch_seconds": 0.2}
     trial = Trial(tmp_path / "killed", params)
     proc = trial.start()
     deadline = time.monotonic() + 30
@@ -100,12 +101,12 @@ def test_trial_resumes_from_last_checkpoint_after_sigkill(tmp_path: Path) -> Non
     checkpointed = SklearnCheckpoint(trial.output / "checkpoints").latest_step()
     assert checkpointed is not None
     assert last_logged <= checkpointed <= last_logged + 1  # logged epochs are always saved
-    assert checkpointed < params["epochs"]
+    assert checkpointed < epochs
 
     out = trial.run()
     assert f"resuming after epoch {checkpointed}" in out
     rerun = [r["epoch"] for r in read_epochs(trial.output) if r["pid"] != before[0]["pid"]]
-    assert rerun == list(range(checkpointed + 1, params["epochs"] + 1))
+    assert rerun == list(range(checkpointed + 1, epochs + 1))
     assert rerun[0] > last_logged  # nothing logged before the kill is trained again
 
     uninterrupted = Trial(tmp_path / "uninterrupted", {**params, "epoch_seconds": 0.0})
