@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import email
 import os
 import re
-import tempfile
 import time
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
+from tweakops.files import atomic_write, fsync_dir
+
 SENT_DIR = "sent"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temp file, fsync and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable; some file systems refuse, which is harmless."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def safe_message_id(message_id: str) -> str:
@@ -60,7 +33,7 @@ def outbox_name(message_id: str, now: float | None = None) -> str:
 def write_message(message: EmailMessage, outbox: Path) -> Path:
     """Keep `message` in `outbox` as an .eml file; return its path."""
     path = outbox / outbox_name(str(message.get("Message-ID", "")))
-    atomic_write_bytes(path, message.as_bytes(policy=default_policy))
+    atomic_write(path, message.as_bytes(policy=default_policy))
     return path
 
 
@@ -84,6 +57,6 @@ def mark_sent(path: Path) -> Path:
     sent.mkdir(parents=True, exist_ok=True)
     target = sent / path.name
     os.replace(path, target)
-    _fsync_dir(sent)
-    _fsync_dir(path.parent)
+    fsync_dir(sent)
+    fsync_dir(path.parent)
     return target

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from training._atomic import atomic_write_text, fsync_dir
 from training._paths import checkpoint_dir
 from training.epochs import log_epoch
+from tweakops.files import atomic_write, fsync_dir
 
 BACKUP = "backup"
 BEST = "best.keras"
@@ -147,7 +147,7 @@ def _callback_classes() -> Any:
             fsync_dir(self._folder)
             value = float((logs or {}).get(self.monitor, math.nan))
             record = {"epoch": epoch + 1, self.monitor: value}
-            atomic_write_text(self._folder / BEST_META, json.dumps(record) + "\n")
+            atomic_write(self._folder / BEST_META, json.dumps(record) + "\n")
 
     class EpochLogger(keras.callbacks.Callback):
         """Calls training.log_epoch(epoch + 1, **logs) at the end of every epoch."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from training._atomic import atomic_write_text
+from tweakops.files import atomic_write
 
 OUTPUT_ENV = "TWEAKOPS_OUTPUT"
 
@@ -27,4 +27,4 @@ def checkpoint_dir() -> Path:
 
 def write_metric(value: float, name: str = "accuracy") -> Path:
     """Atomically write the metric as one number to output_dir()/<name>.txt."""
-    return atomic_write_text(output_dir() / f"{name}.txt", f"{float(value)}\n")
+    return atomic_write(output_dir() / f"{name}.txt", f"{float(value)}\n")

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from training._atomic import atomic_write_text, fsync_dir
 from training._paths import checkpoint_dir
+from tweakops.files import atomic_write, fsync_dir
 
 _CKPT = re.compile(r"ckpt-(\d{6,})\.(json|joblib)")
 KEEP = 2
@@ -46,7 +46,7 @@ class SklearnCheckpoint:
             raise
         fsync_dir(self.directory)
         sidecar = {"step": int(step), "sha256": digest, "file": final.name}
-        atomic_write_text(self.directory / f"{name}.json", json.dumps(sidecar) + "\n")
+        atomic_write(self.directory / f"{name}.json", json.dumps(sidecar) + "\n")
         self._prune(int(step))
         return final
 

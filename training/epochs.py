@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training._atomic import atomic_write_text
 from training._paths import output_dir
+from tweakops.files import atomic_write
 
 EPOCHS_FILE = "epochs.jsonl"
 HEARTBEAT_FILE = "heartbeat"
@@ -34,7 +34,7 @@ def log_epoch(epoch: int, **metrics: float) -> None:
         handle.write(line)
         handle.flush()
         os.fsync(handle.fileno())
-    atomic_write_text(folder / HEARTBEAT_FILE, f"{now}\n")
+    atomic_write(folder / HEARTBEAT_FILE, f"{now}\n")
 
 
 def read_epochs(output_dir: Path) -> list[dict[str, Any]]:

@@ -6,8 +6,8 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from tweakops.files import atomic_write
 from tweakops.records import TrialRecord
-from tweakops.store import atomic_write
 
 
 def accuracy_plot(trials: Sequence[TrialRecord], threshold: float, metric: str, path: Path) -> Path:

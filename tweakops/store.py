@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,23 +36,6 @@ CREATE TABLE IF NOT EXISTS tw_events (
 
 def default_home() -> Path:
     return Path(os.environ.get("TWEAKOPS_HOME", ".tweakops")).resolve()
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write via a temp file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class RunStore:

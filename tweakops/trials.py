@@ -227,6 +227,6 @@ def make_plan(ctx: RunContext) -> TrialPlan:
 
 def publish_best(ctx: RunContext, best: TrialRecord, metric: str) -> Path:
     """Copy the best trial's metric file to the run folder: the run's accuracy.txt."""
-    from tweakops.store import atomic_write
+    from tweakops.files import atomic_write
 
     return atomic_write(ctx.folder / f"{metric}.txt", f"{best.accuracy}\n")

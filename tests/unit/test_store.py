@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from tweakops.errors import StoreError
+from tweakops.files import atomic_write
 from tweakops.records import STAGES, TrialRecord
-from tweakops.store import RunStore, atomic_write
+from tweakops.store import RunStore
 
 
 def test_a_new_run_has_a_folder_and_six_pending_stages(tmp_path: Path) -> None:
