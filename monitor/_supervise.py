@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,14 +114,12 @@ def _write_separator(log_path: Path, number: int, previous: ExitStatus) -> None:
     """Append "--- attempt N (restart after <cause>) ---" on a line of its own."""
     line = f"--- attempt {number} (restart after {previous.describe()}) ---\n"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        if log.tell() > 0 and not _ends_with_newline(log_path):
-            line = "\n" + line
+    # O_NOFOLLOW: a trial may own its folder; it must not redirect the host's writes elsewhere.
+    fd = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "r+b") as log:
+        size = log.seek(0, os.SEEK_END)
+        if size > 0:
+            log.seek(size - 1)
+            if log.read(1) != b"\n":
+                line = "\n" + line
         log.write(line.encode("utf-8"))
-
-
-def _ends_with_newline(path: Path) -> bool:
-    """True when the file's last byte is a newline."""
-    with path.open("rb") as handle:
-        handle.seek(-1, 2)
-        return handle.read(1) == b"\n"

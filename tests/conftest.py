@@ -58,10 +58,17 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run `tweakops ARGS` as a user would, against the test's run store."""
+    """Run `tweakops ARGS` as a user would, against the test's run store (local runtime
+    unless the test passes TWEAKOPS_RUNTIME or --runtime)."""
 
     def run(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "TWEAKOPS_HOME": str(home), "CI": "true", **env}
+        full_env = {
+            **os.environ,
+            "TWEAKOPS_HOME": str(home),
+            "CI": "true",
+            "TWEAKOPS_RUNTIME": "local",
+            **env,
+        }
         full_env.pop("TWEAKOPS_RUN_ID", None)
         return subprocess.run(
             [sys.executable, "-m", "tweakops", *args],
@@ -73,3 +80,27 @@ def cli(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+def docker_client_or_none() -> object | None:
+    """A pinged Docker SDK client, or None when no engine answers."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+        return client
+    except Exception:
+        return None
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> object:
+    """The real engine; skipped without one, but a failure when TWEAKOPS_REQUIRE_DOCKER=1 (CI)."""
+    client = docker_client_or_none()
+    if client is None:
+        message = "no Docker engine answers (start dockerd, see .ci/run)"
+        if os.environ.get("TWEAKOPS_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"Docker engine required (TWEAKOPS_REQUIRE_DOCKER=1): {message}")
+        pytest.skip(message)
+    return client

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 
 import click
 
+from tweakops.cli_images import images_group
 from tweakops.config import Config, apply_overrides
 from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError
 from tweakops.gitpull import check_source
 from tweakops.pipeline import EXIT_NOT_REACHED, run_pipeline
+from tweakops.runtime import get_runtime
 from tweakops.stages import inspect, notify, pull, train, tune, watch
 from tweakops.status import as_json, render_runs, render_status, run_snapshot
 from tweakops.store import RunStore, default_home
@@ -38,6 +41,8 @@ def _new_run(obj: dict[str, Any], source: str, values: dict[str, Any]) -> RunCon
     """Validate the source and the flags first: a refused request leaves no run behind."""
     check_source(source)
     runtime = values.pop("runtime", "auto")
+    if runtime != "auto":
+        get_runtime(runtime)  # no engine: say so now, not after pull and inspect
     store = _store(obj["home"])
     run = store.create_run(normalize_source(source), _overrides(**values))
     return RunContext(store, run, Console(quiet=obj["json"]), runtime)
@@ -242,9 +247,17 @@ def runs_cmd(obj: dict[str, Any], source: str | None, limit: int) -> None:
         click.echo(render_runs(store, runs) if runs else f"no runs in {store.home}")
 
 
+cli.add_command(images_group)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: TweakopsError → one `error:` line and its exit code (traceback with --debug)."""
     args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _interrupt)  # a Jenkins abort cleans up like Ctrl-C
     try:
         cli.main(args=args, prog_name="tweakops", standalone_mode=False)
     except click.exceptions.Exit as exc:

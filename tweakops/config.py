@@ -26,10 +26,21 @@ KEYS = (
     "time_budget",
     "search_space",
     "notify",
+    "resources",
 )
+RESOURCE_KEYS = ("memory", "cpus")
 NOTIFY_KEYS = ("to", "from", "on", "smtp")
 SMTP_KEYS = ("host", "port", "user", "security")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg])b?\s*$", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Limits of one training container: memory like "4g", cpus like 1.5 (None: no limit)."""
+
+    memory: str | None = "4g"
+    cpus: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class Config:
     time_budget: float = 3600.0
     search_space: tuple[ParamSpec, ...] = ()
     notify: NotifySettings = field(default_factory=NotifySettings)
+    resources: Resources = field(default_factory=Resources)
 
 
 def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -258,4 +270,23 @@ def _reject_unknown(
         )
 
 
+def _parse_resources(value: object, source: str) -> Resources:
+    if value is None:
+        return Resources()
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"resources in {source} must be a mapping like {{memory: 4g, cpus: 2}}")
+    _reject_unknown(value, RESOURCE_KEYS, "resources", source)
+    memory = value.get("memory", Resources.memory)
+    if memory is not None and not _MEMORY.match(str(memory)):
+        raise ConfigError(
+            f"resources.memory in {source} must be a size like 512m or 4g, got {memory!r}"
+        )
+    cpus = value.get("cpus")
+    number = _as_number(cpus) if cpus is not None else None
+    if cpus is not None and (number is None or not 0 < number <= 1024):
+        raise ConfigError(f"resources.cpus in {source} must be a number above 0, got {cpus!r}")
+    return Resources(memory=str(memory).strip().lower() if memory else None, cpus=number)
+
+
 _PARSERS["notify"] = _parse_notify
+_PARSERS["resources"] = _parse_resources

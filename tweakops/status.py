@@ -28,6 +28,7 @@ def render_status(store: RunStore, run_id: str) -> str:
         f"run {run.id}  {run.source}" + (f" @ {run.sha[:10]}" if run.sha else ""),
         f"status: {run.status}" + (f" — {run.verdict}" if run.verdict else ""),
         f"folder: {store.run_dir(run.id)}",
+        *_runtime_line(store, run.id),
         "",
     ]
     stages = render_table(
@@ -45,13 +46,14 @@ def render_status(store: RunStore, run_id: str) -> str:
             fmt_accuracy(t.accuracy),
             fmt_seconds(t.duration),
             str(t.restarts),
+            _handle(t.handle),
             _params(t.params) if t.params else "(defaults)",
         ]
         for t in trials
     ]
     parts = [*head, stages]
     if trials:
-        headers = ["trial", "status", "accuracy", "seconds", "restarts", "params"]
+        headers = ["trial", "status", "accuracy", "seconds", "restarts", "process", "params"]
         parts += ["", render_table(headers, trial_rows)]
     return "\n".join(parts)
 
@@ -70,6 +72,22 @@ def render_runs(store: RunStore, runs: list[RunRecord]) -> str:
             ]
         )
     return render_table(["run", "status", "best", "commit", "source"], rows)
+
+
+def _runtime_line(store: RunStore, run_id: str) -> list[str]:
+    trained = store.get_stage(run_id, "train").result
+    if not trained.get("runtime"):
+        return []
+    image = f", image {trained['image']}" if trained.get("runtime") == "docker" else ""
+    return [f"runtime: {trained['runtime']}{image}"]
+
+
+def _handle(handle: str | None) -> str:
+    """`docker:<12 hex>` like `docker ps`, `local:<pid>`."""
+    if not handle:
+        return "—"
+    runtime, _, ident = handle.partition(":")
+    return f"{runtime}:{ident[:12]}"
 
 
 def as_json(data: Any) -> str:

@@ -6,31 +6,22 @@ import json
 import shlex
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from monitor import Attempt, RestartPolicy, Supervised, supervise
+from monitor import Attempt, Supervised, supervise
 from training import read_epochs, read_metric
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.errors import MetricError
+from tweakops.files import atomic_write
+from tweakops.plan import TrialPlan
 from tweakops.progress import EpochProgress
 from tweakops.records import TrialRecord
-from tweakops.runtime import Handle, Runtime, TrialSpec
+from tweakops.runtime import Handle, TrialSpec
 
 LOG_TAIL_LINES = 20
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """What every trial of a run shares: how to start the entrypoint, and where."""
-
-    config: Config
-    entrypoint: str
-    image: str | None
-    runtime: Runtime
-    policy: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 def trial_folder(ctx: RunContext, number: int) -> Path:
@@ -73,6 +64,8 @@ def trial_spec(ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, 
         env=env,
         image=plan.image,
         labels={"tweakops.run": ctx.run.id, "tweakops.trial": str(number)},
+        memory_limit=plan.config.resources.memory,
+        cpus=plan.config.resources.cpus,
     )
 
 
@@ -117,9 +110,12 @@ def _supervise_and_record(
     ctx: RunContext, plan: TrialPlan, record: TrialRecord, timeout: float
 ) -> TrialRecord:
     spec = trial_spec(ctx, plan, record.number, record.params)
+    started = record
 
     def on_start(handle: Handle, attempt: int) -> None:
-        ctx.store.update_trial(record, handle=str(handle), restarts=record.restarts + attempt - 1)
+        nonlocal started
+        started = replace(record, handle=str(handle))
+        ctx.store.update_trial(started, restarts=record.restarts + attempt - 1)
 
     def on_restart(attempt: Attempt, delay: float) -> None:
         epoch = _last_epoch(spec.output_dir)
@@ -147,7 +143,7 @@ def _supervise_and_record(
             on_start=on_start,
             on_restart=on_restart,
         )
-    return _record_outcome(ctx, plan.config, record, spec, outcome)
+    return _record_outcome(ctx, plan.config, started, spec, outcome)
 
 
 def _record_outcome(
@@ -156,7 +152,7 @@ def _record_outcome(
     restarts = record.restarts + outcome.restarts
     done = replace(record, ended=time.time(), restarts=restarts)
     if outcome.verdict != "ok":
-        error = f"{outcome.status.describe()} ({outcome.verdict.replace('_', ' ')})"
+        error = _failure_text(outcome, config)
         return _failed(ctx, done, outcome.verdict, error, spec.log_path)
     try:
         accuracy = read_metric(spec.output_dir, spec.workdir, config.metric)
@@ -188,6 +184,19 @@ def _failed(
     return saved
 
 
+def _failure_text(outcome: Supervised, config: Config) -> str:
+    """What went wrong and, where the user can act, what to do."""
+    text = f"{outcome.status.describe()} ({outcome.verdict.replace('_', ' ')})"
+    if outcome.verdict == "oom":
+        return (
+            f"{text}: the model needs more than the {config.resources.memory} memory limit; "
+            "raise resources.memory in tweakops.yaml or shrink the model/batch"
+        )
+    if outcome.verdict == "restarts_exhausted":
+        return f"{text}: restarted {outcome.restarts} time(s) from its checkpoint, then gave up"
+    return text
+
+
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     if not path.is_file():
         return ""
@@ -212,21 +221,6 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def make_plan(ctx: RunContext) -> TrialPlan:
-    """The config, entrypoint, image and runtime that the inspect stage and the flags chose."""
-    from tweakops.runtime import get_runtime
-
-    inspected = ctx.result_of("inspect")
-    return TrialPlan(
-        config=ctx.config(),
-        entrypoint=inspected["entrypoint"],
-        image=inspected.get("image"),
-        runtime=get_runtime(ctx.runtime),
-    )
-
-
 def publish_best(ctx: RunContext, best: TrialRecord, metric: str) -> Path:
     """Copy the best trial's metric file to the run folder: the run's accuracy.txt."""
-    from tweakops.files import atomic_write
-
     return atomic_write(ctx.folder / f"{metric}.txt", f"{best.accuracy}\n")

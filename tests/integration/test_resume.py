@@ -13,9 +13,10 @@ from pathlib import Path
 
 from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
+from tweakops.plan import make_plan
 from tweakops.stages import inspect, pull
 from tweakops.store import RunStore
-from tweakops.trials import execute_trial, make_plan
+from tweakops.trials import execute_trial
 
 # A resumable "training" that checkpoints every epoch with the training/ helpers.
 COUNTER_SCRIPT = """\
@@ -94,7 +95,7 @@ def test_watch_resumes_a_trial_whose_tweakops_process_died(make_repo, cli, home:
     repo = make_repo(files={"train.py": COUNTER_SCRIPT})
     run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
     assert cli("inspect", "--run", run_id).returncode == 0
-    env = {**os.environ, "TWEAKOPS_HOME": str(home)}
+    env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "local"}
     train = subprocess.Popen(
         [sys.executable, "-m", "tweakops", "train", "--run", run_id],
         env=env,
@@ -123,7 +124,7 @@ def test_killed_tuner_resumes_without_repeating_a_finished_trial(
     run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
     for stage in ("inspect", "train"):
         assert cli(stage, "--run", run_id).returncode == 0
-    env = {**os.environ, "TWEAKOPS_HOME": str(home)}
+    env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "local"}
     tuner = subprocess.Popen(
         [sys.executable, "-m", "tweakops", "tune", "--run", run_id],
         env=env,

@@ -18,11 +18,17 @@ from typing import Any
 import pytest
 
 from monitor import classify
+from tests.integration.docker_fixtures import (
+    docker_runtime,
+    in_container,
+    remove_leftovers,
+    resolve_test_image,
+)
 from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import ExitStatus, Handle, LocalRuntime, Runtime, TrialSpec, get_runtime
+from tweakops.runtime.docker_backend import DockerRuntime
 
-BACKENDS = ["local"]  # the Docker issue appends "docker" (skipped where no engine answers)
-TEST_IMAGE = "python:3.11-slim"  # what a container backend runs the scripts in; local ignores it
+BACKENDS = ["local", pytest.param("docker", marks=pytest.mark.docker)]
 SLEEPER = "import time\ntime.sleep(30)\n"
 
 MakeSpec = Callable[..., TrialSpec]
@@ -30,17 +36,32 @@ Start = Callable[[TrialSpec], Handle]
 
 
 @pytest.fixture(params=BACKENDS)
-def runtime(request: pytest.FixtureRequest) -> Runtime:
-    return get_runtime(request.param)
+def runtime(request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    """Each backend in turn; docker on the real engine (skipped without one, failed in CI)."""
+    if request.param == "local":
+        yield get_runtime("local")
+        return
+    containers = docker_runtime(request.getfixturevalue("docker_engine"))
+    yield containers
+    assert remove_leftovers(containers) == [], "the test left trial containers behind"
 
 
 @pytest.fixture
-def start(runtime: Runtime) -> Iterator[Start]:
-    """runtime.start that kills and removes every attempt when the test ends."""
+def for_backend(runtime: Runtime) -> Callable[[TrialSpec], TrialSpec]:
+    """What a spec needs for this backend: docker runs it in the test image with python3."""
+    if not isinstance(runtime, DockerRuntime):
+        return lambda spec: spec
+    image = resolve_test_image(runtime)
+    return lambda spec: in_container(spec, image)
+
+
+@pytest.fixture
+def start(runtime: Runtime, for_backend: Callable[[TrialSpec], TrialSpec]) -> Iterator[Start]:
+    """runtime.start (spec adapted for the backend) that kills and removes every attempt."""
     handles: list[Handle] = []
 
     def _start(spec: TrialSpec) -> Handle:
-        handle = runtime.start(spec)
+        handle = runtime.start(for_backend(spec))
         handles.append(handle)
         return handle
 
@@ -64,7 +85,6 @@ def make_spec(tmp_path: Path) -> MakeSpec:
             workdir=trial / "src",
             output_dir=trial / "output",
             log_path=trial / "logs" / "trial.log",
-            image=TEST_IMAGE,
             labels={"tweakops.test": "contract"},
         )
         return dataclasses.replace(spec, **overrides)
@@ -97,6 +117,8 @@ def test_trial_runs_in_workdir_with_env_and_writes_output_and_log(
     assert "reads a relative file: True" in log
     if runtime.name == "local":  # a container sees its own mount path and python
         assert f"cwd {spec.workdir.resolve()}" in log and f"exe {sys.executable}" in log
+    else:
+        assert "cwd /trial/src" in log
 
 
 def test_nonzero_exit_code_is_reported_as_code_error(
@@ -281,14 +303,15 @@ def test_trial_spec_is_frozen_and_copies_its_mappings(tmp_path: Path) -> None:
         TrialSpec("t", (), tmp_path, tmp_path, tmp_path / "log")
 
 
-def test_get_runtime_docker_before_the_docker_backend_exists_says_what_to_use() -> None:
-    try:
-        import tweakops.runtime.docker_backend  # noqa: F401
-    except ModuleNotFoundError:
-        with pytest.raises(RuntimeUnavailable, match="use --runtime local"):
-            get_runtime("docker")
-    else:
-        pytest.skip("the docker backend exists; its own tests cover get_runtime('docker')")
+def test_get_runtime_docker_without_an_engine_says_how_to_start_one_and_auto_falls_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(RuntimeUnavailable, match=r"no Docker engine answers at unix://.*no-engine"):
+        get_runtime("docker")
+    with pytest.raises(RuntimeUnavailable, match=r"start it .*or use --runtime local"):
+        get_runtime("docker")
+    assert isinstance(get_runtime("auto"), LocalRuntime)
 
 
 def test_get_runtime_gives_local_for_local_and_auto_and_lists_names_when_unknown() -> None:

@@ -115,3 +115,22 @@ def test_command_line_overrides_win_and_are_validated() -> None:
 def test_invalid_yaml_says_where(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid YAML at line"):
         load_config(write(tmp_path, "threshold: [\n"))
+
+
+def test_resources_limit_each_training_container() -> None:
+    config = parse_config({"resources": {"memory": "512M", "cpus": 1.5}})
+    assert (config.resources.memory, config.resources.cpus) == ("512m", 1.5)
+    assert parse_config({}).resources.memory == "4g"
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"memory": "lots"}, "resources.memory .* must be a size like 512m or 4g, got 'lots'"),
+        ({"cpus": 0}, "resources.cpus .* must be a number above 0, got 0"),
+        ({"gpus": 1}, "unknown key resources.gpus"),
+    ],
+)
+def test_bad_resources_are_named(resources: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"resources": resources})

@@ -1,4 +1,4 @@
-"""Container runtimes: one small interface (Runtime), a local backend, a docker backend later."""
+"""Container runtimes: one small interface (Runtime) with a local and a docker backend."""
 
 from __future__ import annotations
 
@@ -42,12 +42,8 @@ def _docker_runtime() -> Runtime:
     try:
         from tweakops.runtime.docker_backend import DockerRuntime
     except ModuleNotFoundError as exc:
-        if exc.name != "tweakops.runtime.docker_backend":
-            raise RuntimeUnavailable(
-                f"the docker runtime needs the Docker SDK ({exc.name} is not installed): "
-                "pip install 'tweakops[docker]', or use --runtime local"
-            ) from exc
         raise RuntimeUnavailable(
-            "the docker runtime arrives with the Docker issue; use --runtime local"
+            f"the docker runtime needs the Docker SDK ({exc.name} is not installed): "
+            "pip install 'tweakops[docker]', or use --runtime local"
         ) from exc
     return DockerRuntime()

@@ -8,7 +8,8 @@ from typing import Any
 
 from tweakops.context import RunContext
 from tweakops.errors import TrialFailed
-from tweakops.trials import execute_trial, log_tail, make_plan, publish_best, resume_trial
+from tweakops.plan import make_plan
+from tweakops.trials import execute_trial, log_tail, publish_best, resume_trial
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,14 @@ class Trained:
         return (
             f"trial 0 (defaults) accuracy {self.accuracy:.4f} {mark} {self.threshold} "
             f"in {self.seconds:.1f} s on the {self.runtime} runtime"
+            + (f" in {self.image}" if self.runtime == "docker" else "")
         )
 
 
 def train(ctx: RunContext, again: bool = False) -> Trained:
     """Run trial 0; a rerun keeps a finished trial 0 unless `again`, and resumes a lost one."""
     plan = make_plan(ctx)
+    ctx.console.say(f"    trials run on {plan.describe()}")
     existing = {t.number: t for t in ctx.store.trials(ctx.run.id)}.get(0)
     if existing and existing.status == "running" and not again:
         record = resume_trial(ctx, plan, existing, plan.config.time_budget)

@@ -8,8 +8,9 @@ from typing import Any
 
 from tuning import Observation, StopRules, open_study, run_study
 from tweakops.context import RunContext
+from tweakops.plan import TrialPlan, make_plan
 from tweakops.records import TrialRecord
-from tweakops.trials import TrialPlan, execute_trial, make_plan, publish_best, resume_trial
+from tweakops.trials import execute_trial, publish_best, resume_trial
 
 DEFAULT_SEED = 0
 
@@ -37,6 +38,7 @@ def tune(ctx: RunContext, seed: int = DEFAULT_SEED) -> Tuned:
     """Resume or start the run's study; trial 0 (stage 3) is the baseline."""
     ctx.result_of("train")
     plan = make_plan(ctx)
+    ctx.console.say(f"    trials run on {plan.describe()}")
     config = plan.config
     records = {t.number: t for t in ctx.store.trials(ctx.run.id)}
     baseline = Observation(0, {}, records[0].accuracy)

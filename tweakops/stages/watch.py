@@ -9,9 +9,10 @@ from typing import Any
 
 from monitor import find_stale, read_heartbeat
 from tweakops.context import RunContext
+from tweakops.plan import make_plan
 from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, Runtime
-from tweakops.trials import make_plan, resume_trial, trial_folder
+from tweakops.trials import resume_trial, trial_folder
 
 GRACE_SECONDS = 30.0
 

@@ -1,0 +1,94 @@
+"""The trial folder as a container sees it: who owns it, its /trial paths, a safe log file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from tweakops.errors import TrialFailed
+from tweakops.runtime._base import TrialSpec
+
+MOUNT_POINT = PurePosixPath("/trial")
+CONTAINER_USER = "1000:1000"  # the images' `trainer` user, used when tweakops runs as root
+
+
+def default_user() -> str:
+    """ "1000:1000" (the images' trainer) when this process is root, else our own uid:gid."""
+    if os.geteuid() == 0:
+        return CONTAINER_USER
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def trial_folder(spec: TrialSpec) -> Path:
+    """The folder mounted at /trial: the workdir's parent, which must hold output_dir too."""
+    trial = spec.workdir.absolute().parent
+    output = spec.output_dir.absolute()
+    if not output.is_relative_to(trial):
+        raise ValueError(
+            f"trial {spec.name!r}: output_dir {output} must be inside the trial folder {trial} "
+            "(the parent of workdir), the only folder a container sees"
+        )
+    return trial
+
+
+def container_env(env: Mapping[str, str], trial: Path) -> dict[str, str]:
+    """spec.env with values naming paths in the host trial folder rewritten under /trial."""
+    prefixes = {str(trial), str(trial.resolve())}
+    rewritten: dict[str, str] = {}
+    for key, value in env.items():
+        for prefix in prefixes:
+            if value == prefix or value.startswith(prefix + os.sep):
+                value = str(MOUNT_POINT) + value[len(prefix) :]
+                break
+        rewritten[key] = value
+    return rewritten
+
+
+def path_inside(trial: Path, path: Path) -> PurePosixPath:
+    """Where a host path in the trial folder appears in the container."""
+    return MOUNT_POINT.joinpath(*path.absolute().relative_to(trial).parts)
+
+
+def hand_over(user: str, trial: Path) -> None:
+    """As root, give the trial folder to the numeric container user so it can write there."""
+    if os.geteuid() != 0:
+        return
+    uid_text, _, gid_text = user.partition(":")
+    if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
+        return  # a user name: the image decides its uid, nothing to hand over
+    uid, gid = int(uid_text), int(gid_text or uid_text)
+    for path in _walk(trial):
+        os.chown(path, uid, gid, follow_symlinks=False)  # never a symlink's target
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    yield root
+    for folder, dirs, files in os.walk(root):  # does not descend into symlinked folders
+        for name in (*dirs, *files):
+            yield Path(folder, name)
+
+
+def open_log(log_path: Path, trial: Path) -> BinaryIO:
+    """Open the log for appending, refusing a symlink that an earlier attempt may have planted.
+
+    The trial folder is writable by the container, and tweakops may run as root: following
+    a link there would let a trial append its output to any file on the host.
+    """
+    folder = log_path.parent.absolute()
+    if folder.is_relative_to(trial) and not folder.resolve().is_relative_to(trial.resolve()):
+        raise TrialFailed(
+            f"the log folder {folder} leads outside the trial folder (a symlink made by the "
+            "trial?): refusing to write the log there",
+            verdict="code_error",
+        )
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.fdopen(os.open(log_path, flags, 0o644), "ab")
+    except OSError as exc:  # ELOOP for a symlink
+        raise TrialFailed(
+            f"cannot open the trial log {log_path} ({exc.strerror}): it must be a regular "
+            "file, not a symlink; remove it and start the trial again",
+            verdict="code_error",
+        ) from exc

@@ -1,0 +1,350 @@
+"""A trial in a Docker container (Docker SDK, high-level models) against a real engine.
+
+Each attempt is one container, created fresh and started detached:
+- only the trial folder (spec.workdir.parent: src/, output/, params.json, the log) is mounted,
+  read-write at /trial; the working directory and TWEAKOPS_OUTPUT point inside it, and env
+  values naming host paths in the trial folder are rewritten to their /trial paths;
+- network_mode "none", every capability dropped, no-new-privileges, a pids limit, memory
+  limit = memory+swap limit (no swap, so an OOM is a real OOM-kill), CPU quota from spec.cpus;
+- never root: a root host process runs containers as 1000:1000 (the images' `trainer` user)
+  and first chowns the trial folder to it (symlinks themselves, never their targets) so the
+  trial can write; any other host user runs containers as its own uid:gid;
+- init=True (docker-init as PID 1): signals reach the trial, a trial that SIGKILLs itself
+  really dies (PID 1 ignores signals it has no handler for), zombies are reaped;
+- the root filesystem stays writable (frameworks write caches under HOME), not read-only.
+Output is streamed into spec.log_path (appended) by a daemon thread per attempt; wait() joins
+it, so the log is complete when wait() returns. SDK and transport errors become our errors
+(RuntimeUnavailable, TrialFailed) or ExitStatus fields at this boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import requests
+from docker.client import DockerClient
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+from docker.types import LogConfig
+
+from tweakops.errors import RuntimeUnavailable, TrialFailed
+from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
+from tweakops.runtime._trial_folder import (
+    MOUNT_POINT,
+    container_env,
+    default_user,
+    hand_over,
+    open_log,
+    path_inside,
+    trial_folder,
+)
+
+log = logging.getLogger(__name__)
+
+NAME_LABEL = "tweakops.name"
+PIDS_LIMIT = 1024  # threads count too: TensorFlow starts a few per core
+LOG_JOIN_SECONDS = 10.0  # how long wait()/remove() give the log thread to drain
+_STALE_WAIT_SECONDS = 5.0  # a just-killed container with our name may take a moment to stop
+_TRANSPORT_ERRORS = (requests.exceptions.RequestException, DockerException)
+_LIVE_STATES = frozenset({"running", "paused", "restarting"})  # "created": never started
+
+
+class DockerRuntime(Runtime):
+    """Runs each attempt as a container with no network, as non-root, with limits; thread-safe."""
+
+    name: ClassVar[str] = "docker"
+
+    def __init__(self, client: DockerClient | None = None, user: str | None = None) -> None:
+        """Connect and ping; RuntimeUnavailable (saying how to start one) if no engine answers."""
+        try:
+            self._client = client if client is not None else DockerClient.from_env(max_pool_size=64)
+            self._client.ping()
+        except _TRANSPORT_ERRORS as exc:
+            host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            raise RuntimeUnavailable(
+                f"no Docker engine answers at {host}: start it (`sudo systemctl start docker`, "
+                f"or `dockerd &`) or use --runtime local ({_first_line(exc)})"
+            ) from exc
+        self._user = user or default_user()
+        self._pumps: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> DockerClient:
+        """The Docker SDK client this runtime talks through."""
+        return self._client
+
+    @property
+    def user(self) -> str:
+        """The "uid:gid" every container runs as."""
+        return self._user
+
+    def start(self, spec: TrialSpec) -> Handle:
+        """Create and start the trial's container, streaming its output into spec.log_path."""
+        if not spec.image:
+            raise RuntimeUnavailable(
+                f"trial {spec.name!r} has no image and the docker runtime needs one: "
+                "name it with `image:` in tweakops.yaml or build one with `tweakops images build`"
+            )
+        trial = trial_folder(spec)
+        spec.output_dir.mkdir(parents=True, exist_ok=True)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._clear_name(spec.name)
+        except _TRANSPORT_ERRORS as exc:
+            raise RuntimeUnavailable(
+                f"cannot clear an old container named {spec.name!r}: {_first_line(exc)}"
+            ) from exc
+        hand_over(self._user, trial)  # no container of this trial runs now
+        log_file = open_log(spec.log_path, trial)
+        try:
+            container = self._create(spec, trial)
+        except BaseException:
+            log_file.close()
+            raise
+        try:
+            container.start()
+            self._pump_logs(container, log_file)
+        except BaseException as exc:  # Ctrl-C included: the caller never gets a handle
+            log_file.close()
+            with contextlib.suppress(*_TRANSPORT_ERRORS):
+                container.remove(force=True)
+            if not isinstance(exc, _TRANSPORT_ERRORS):
+                raise
+            raise TrialFailed(
+                f"cannot start trial {spec.name!r} in {spec.image}: {_first_line(exc)}; check "
+                f"the entrypoint command {' '.join(spec.command)!r}",
+                verdict="code_error",
+            ) from exc
+        return Handle(self.name, str(container.id))
+
+    def wait(self, handle: Handle, timeout: float | None = None) -> ExitStatus:
+        """Block until it stops; kill it after `timeout` s; container or engine gone: missing."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        container = self._get_quietly(handle)
+        if container is None:
+            return ExitStatus(code=None, missing=True)
+        for _ in range(3):  # a dropped connection with the engine still up is retried
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return self._time_out(handle, container)
+            try:
+                container.wait(timeout=left)
+                break
+            except NotFound:
+                return ExitStatus(code=None, missing=True)
+            except _TRANSPORT_ERRORS:
+                if deadline is not None and time.monotonic() >= deadline - 0.05:
+                    return self._time_out(handle, container)
+                if not self._engine_answers():
+                    return ExitStatus(code=None, missing=True)
+        else:
+            return ExitStatus(code=None, missing=True)
+        self._join_pump(handle.id)
+        return self._final_status(container)
+
+    def status(self, handle: Handle) -> State:
+        """ "running", "exited" (result known) or "missing" (removed, or the engine is gone)."""
+        try:
+            container = self._get(handle)
+            if container is None:
+                return "missing"
+            state = container.status
+        except _TRANSPORT_ERRORS:
+            return "missing"
+        if state in _LIVE_STATES:
+            return "running"
+        return "exited" if state in ("exited", "dead") else "missing"  # removing, created
+
+    def kill(self, handle: Handle) -> None:
+        """SIGKILL the container (docker-init passes it on); nothing happens if it is gone."""
+        self._on_container(handle, "kill", lambda container: container.kill())
+
+    def remove(self, handle: Handle) -> None:
+        """Force-remove the container (killing it if running) and finish its log; idempotent."""
+        self._on_container(handle, "remove", lambda container: container.remove(force=True))
+        self._join_pump(handle.id)
+
+    def inspect_container(self, handle: Handle) -> dict[str, Any]:
+        """The engine's `docker inspect` document of the attempt's container."""
+        container = self._get(handle)
+        if container is None:
+            raise RuntimeUnavailable(f"container {handle.id} is gone; nothing to inspect")
+        return dict(container.attrs)
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _create(self, spec: TrialSpec, trial: Path) -> Container:
+        """containers.create (never run(): that would try to pull a missing image)."""
+        try:
+            return self._client.containers.create(**self._container_options(spec, trial))
+        except ImageNotFound as exc:
+            raise RuntimeUnavailable(
+                f"image {spec.image} is not on the Docker engine and there is no registry to "
+                "pull it from: build it with `tweakops images build` (or `tweakops images base` "
+                "for the base) or name an image you have with `image:` in tweakops.yaml"
+            ) from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise RuntimeUnavailable(
+                f"the Docker engine refused to create trial {spec.name!r}: {_first_line(exc)}"
+            ) from exc
+
+    def _container_options(self, spec: TrialSpec, trial: Path) -> dict[str, Any]:
+        """Keyword arguments of containers.create for one attempt: the security settings."""
+        inside = path_inside(trial, spec.output_dir)
+        options: dict[str, Any] = {
+            "image": spec.image,
+            "command": list(spec.command),
+            "name": spec.name,
+            "working_dir": str(path_inside(trial, spec.workdir)),
+            "environment": {
+                **container_env(spec.env, trial),
+                "TWEAKOPS_OUTPUT": str(inside),
+                "PYTHONUNBUFFERED": "1",
+            },
+            "volumes": {str(trial): {"bind": str(MOUNT_POINT), "mode": "rw"}},
+            "labels": {**spec.labels, NAME_LABEL: spec.name},
+            "network_mode": "none",
+            "user": self._user,
+            "init": True,
+            "security_opt": ["no-new-privileges"],
+            "cap_drop": ["ALL"],
+            "pids_limit": PIDS_LIMIT,
+            "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "100m"}),
+            "stdin_open": False,
+            "tty": False,
+        }
+        if spec.memory_limit:
+            options["mem_limit"] = spec.memory_limit
+            options["memswap_limit"] = spec.memory_limit  # no swap: an OOM is a real OOM
+        if spec.cpus:
+            options["nano_cpus"] = round(spec.cpus * 1e9)
+        return options
+
+    def _clear_name(self, name: str) -> None:
+        """Remove a finished container left with this name (an earlier attempt, a crash)."""
+        try:
+            stale = self._client.containers.get(name)
+            if stale.status in _LIVE_STATES:
+                with contextlib.suppress(*_TRANSPORT_ERRORS):
+                    stale.wait(timeout=_STALE_WAIT_SECONDS)  # e.g. just killed by resume
+                stale.reload()
+                if stale.status in _LIVE_STATES:
+                    raise TrialFailed(
+                        f"a container named {name!r} is still running ({stale.short_id}): "
+                        f"another tweakops process owns this trial; stop it with "
+                        f"`docker rm -f {name}` if it is an orphan",
+                        verdict="infrastructure",
+                    )
+            stale.remove(force=True)
+        except NotFound:
+            return
+
+    def _pump_logs(self, container: Container, log_file: BinaryIO) -> None:
+        """Append the container's stdout+stderr to the open log from a daemon thread."""
+        pump = threading.Thread(
+            target=_copy_logs, args=(container, log_file), name=f"logs-{container.short_id}"
+        )
+        pump.daemon = True
+        with self._lock:
+            self._pumps[str(container.id)] = pump
+        pump.start()
+
+    def _join_pump(self, container_id: str) -> None:
+        """Let the log thread drain what the container wrote (it ends when the container stops)."""
+        with self._lock:
+            pump = self._pumps.get(container_id)
+        if pump is None:
+            return
+        pump.join(LOG_JOIN_SECONDS)
+        if not pump.is_alive():
+            with self._lock:
+                self._pumps.pop(container_id, None)
+
+    def _time_out(self, handle: Handle, container: Container) -> ExitStatus:
+        """The wait budget ran out: kill, then report timed_out unless it ended by itself."""
+        self.kill(handle)
+        with contextlib.suppress(*_TRANSPORT_ERRORS):
+            container.wait(timeout=LOG_JOIN_SECONDS)
+        self._join_pump(handle.id)
+        ended = self._final_status(container)
+        if ended.missing or ended.oom_killed or ended.code in (None, 137):
+            return ExitStatus(code=ended.code, oom_killed=ended.oom_killed, timed_out=True)
+        return ended  # it finished by itself just as the budget ran out
+
+    def _final_status(self, container: Container) -> ExitStatus:
+        """ExitCode and OOMKilled of a stopped container; removed or unreachable → missing."""
+        try:
+            container.reload()
+        except _TRANSPORT_ERRORS:
+            return ExitStatus(code=None, missing=True)
+        state = container.attrs.get("State", {})
+        if state.get("Status") not in ("exited", "dead"):  # "removing": `docker rm -f`
+            return ExitStatus(code=None, missing=True)
+        code = state.get("ExitCode")
+        oom = bool(state.get("OOMKilled")) and code != 0  # a child OOM-killed, trial went on
+        return ExitStatus(code=code, oom_killed=oom)
+
+    def _get(self, handle: Handle) -> Container | None:
+        """The handle's container, None when it no longer exists."""
+        self._check_owner(handle)
+        try:
+            return self._client.containers.get(handle.id)
+        except NotFound:
+            return None
+
+    def _on_container(
+        self, handle: Handle, verb: str, action: Callable[[Container], object]
+    ) -> None:
+        """Apply `action`: gone, stopped or engine away is fine, a refusal is RuntimeUnavailable."""
+        try:
+            container = self._get(handle)
+            if container is not None:
+                action(container)
+        except NotFound:
+            return
+        except APIError as exc:
+            if exc.status_code == 409:  # not running any more / removal already in progress
+                return
+            raise RuntimeUnavailable(
+                f"the Docker engine refused to {verb} container {handle.id}: {_first_line(exc)}"
+            ) from exc
+        except _TRANSPORT_ERRORS as exc:
+            log.warning("cannot %s container %s: %s", verb, handle.id, _first_line(exc))
+
+    def _get_quietly(self, handle: Handle) -> Container | None:
+        """Like _get, but an unreachable engine is logged and counts as gone."""
+        try:
+            return self._get(handle)
+        except _TRANSPORT_ERRORS as exc:
+            log.warning("cannot reach the Docker engine for %s: %s", handle, _first_line(exc))
+            return None
+
+    def _engine_answers(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except _TRANSPORT_ERRORS:
+            return False
+
+
+def _copy_logs(container: Container, out: BinaryIO) -> None:
+    """Follow the container's output until it stops, appending each chunk as it comes."""
+    try:
+        with out:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                out.write(chunk)
+                out.flush()
+    except (*_TRANSPORT_ERRORS, OSError) as exc:
+        log.warning("log stream of %s ended early: %s", container.short_id, _first_line(exc))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
