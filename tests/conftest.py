@@ -13,6 +13,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+# Subprocesses (`python -m tweakops`, trial scripts importing `training`) use this checkout,
+# whatever an editable install elsewhere on the machine points at.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
 
 
 def git(cwd: Path, *args: str) -> str:

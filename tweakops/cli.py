@@ -223,10 +223,22 @@ _stage_command(
 @cli.command("status")
 @run_option
 @source_option
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the threshold check and the stages as JUnit XML (for Jenkins).",
+)
 @click.pass_obj
-def status_cmd(obj: dict[str, Any], run_id: str | None, source: str | None) -> None:
+def status_cmd(
+    obj: dict[str, Any], run_id: str | None, source: str | None, junit_path: Path | None
+) -> None:
     """Show a run's stages and trials."""
     ctx = _context(obj, run_id, source, "auto")
+    if junit_path is not None:
+        from tweakops.junit import write_junit
+
+        write_junit(ctx.store, ctx.run.id, junit_path)
     if obj["json"]:
         click.echo(as_json(run_snapshot(ctx.store, ctx.run.id)))
     else:
