@@ -49,7 +49,8 @@ class RunContext:
 
     def config(self) -> Config:
         self.result_of("pull")
-        return load_config(self.source_dir, self.run.overrides)
+        overrides = {k: v for k, v in self.run.overrides.items() if k != "ref"}  # ref: pull's
+        return load_config(self.source_dir, overrides)
 
     def result_of(self, stage: str) -> dict[str, Any]:
         """The stored result of an earlier stage; a clear error when it has not succeeded."""

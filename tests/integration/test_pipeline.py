@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import git
+
 SEED_SCRIPT = """\
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -58,6 +60,17 @@ def test_each_stage_runs_on_its_own_against_one_run(make_repo, cli) -> None:
         assert word in status
     again = cli("--json", "train", "--run", run_id)  # a rerun keeps the finished trial 0
     assert json.loads(again.stdout)["trial"] == 0
+
+
+def test_ref_picks_the_commit_and_later_stages_keep_working(make_repo, cli) -> None:
+    repo = make_repo("iris-sklearn")
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "NOTES.md").write_text("a later commit\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "later")
+    result = cli("run", str(repo), "--ref", first)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(cli("--json", "status").stdout)["run"]["sha"] == first
 
 
 def test_seed_style_script_that_ignores_params_still_trains(make_repo, cli) -> None:
