@@ -66,6 +66,10 @@ def _context(
     return RunContext(store, run, Console(quiet=obj["json"]), runtime)
 
 
+def _has_run(obj: dict[str, Any], source: str | None) -> bool:
+    return bool(_store(obj["home"]).list_runs(normalize_source(source) if source else None, 1))
+
+
 def _emit(obj: dict[str, Any], result: Any) -> None:
     if obj["json"] and result is not None:
         click.echo(as_json(result.to_dict()))
@@ -173,6 +177,9 @@ def _stage_command(
     def command(
         obj: dict[str, Any], run_id: str | None, source: str | None, runtime: str, **flags: Any
     ) -> None:
+        if name == "watch" and run_id is None and not _has_run(obj, source):
+            click.echo("nothing to watch: no run yet")  # the periodic job before the first push
+            return
         ctx = _context(obj, run_id, source, runtime)
         result = run_stage(ctx, name, functools.partial(body, **flags))
         _emit(obj, result)

@@ -145,6 +145,11 @@ def test_no_framework_and_broken_source_are_clear_errors(make_repo, cli, tmp_pat
     assert unsafe.returncode == 1 and not Path("/tmp/tweakops-pwned").exists()
 
 
+def test_periodic_watch_before_any_run_succeeds_quietly(cli) -> None:
+    result = cli("watch", "--source", "https://example.org/never-pushed.git")
+    assert result.returncode == 0 and "nothing to watch" in result.stdout
+
+
 def test_stage_without_a_run_says_how_to_start_one(cli) -> None:
     result = cli("train")
     assert result.returncode == 1
