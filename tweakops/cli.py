@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
+from tweakops.cli_hook import hook_group
 from tweakops.cli_images import images_group
+from tweakops.cli_jenkins import jenkins_group
 from tweakops.config import Config, apply_overrides
 from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
@@ -267,6 +269,8 @@ def runs_cmd(obj: dict[str, Any], source: str | None, limit: int) -> None:
 
 
 cli.add_command(images_group)
+cli.add_command(jenkins_group)
+cli.add_command(hook_group)
 
 
 def _interrupt(signum: int, frame: object) -> None:

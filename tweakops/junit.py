@@ -1,0 +1,164 @@
+"""A run as JUnit XML, so that Jenkins' `junit` step shows the stages and the threshold check.
+
+One testsuite "tweakops": a testcase per stage (classname tweakops.stages; a failed stage is a
+<failure>, a skipped or pending one <skipped/>) and the testcase "threshold"
+(classname tweakops.threshold) that fails with the run's verdict unless the run reached its
+threshold. Properties carry the run id, the commit and, relative to the run folder, where the
+best model is (`best_model`), which the Jenkinsfile reads to archive that model only.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tweakops.files import atomic_write
+from tweakops.records import RunRecord, StageRecord, TrialRecord
+from tweakops.store import RunStore
+
+SUITE = "tweakops"
+STAGE_CLASS = "tweakops.stages"
+THRESHOLD_CLASS = "tweakops.threshold"
+THRESHOLD_CASE = "threshold"
+
+
+def write_junit(store: RunStore, run_id: str, path: Path) -> Path:
+    """Write run `run_id` of `store` as JUnit XML at `path` (atomically); return the path."""
+    run = store.get_run(run_id)
+    stages = store.stages(run_id)
+    trials = store.trials(run_id)
+    suite = ET.Element("testsuite", name=SUITE)
+    _properties(suite, store, run, stages, trials)
+    failures = skipped = 0
+    total = 0.0
+    for stage in stages:
+        seconds = stage.duration or 0.0
+        total += seconds
+        case = ET.SubElement(
+            suite, "testcase", classname=STAGE_CLASS, name=stage.name, time=_seconds(seconds)
+        )
+        if stage.status == "failed":
+            failures += 1
+            message = stage.error or f"stage {stage.name} failed"
+            failure = ET.SubElement(case, "failure", message=message, type="StageFailed")
+            failure.text = message
+        elif stage.status in ("skipped", "pending", "running"):
+            skipped += 1
+            reason = {
+                "pending": "not run",
+                "running": "still running when the report was written",
+            }.get(stage.status, stage.error or "skipped")
+            ET.SubElement(case, "skipped", message=reason)
+        summary = stage.result.get("summary")
+        if summary:
+            ET.SubElement(case, "system-out").text = str(summary)
+    if not _threshold_case(suite, run, stages, trials):
+        failures += 1
+    suite.set("tests", str(len(stages) + 1))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", str(skipped))
+    suite.set("time", _seconds(total))
+    suite.set("timestamp", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.created)))
+    suite.set("hostname", socket.gethostname())
+    ET.indent(suite)
+    data = ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    return atomic_write(path, data)
+
+
+def _threshold_case(
+    suite: ET.Element, run: RunRecord, stages: list[StageRecord], trials: list[TrialRecord]
+) -> bool:
+    """Add the threshold testcase; return whether it passed."""
+    tuning = sum(t.duration or 0.0 for t in trials)
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        classname=THRESHOLD_CLASS,
+        name=THRESHOLD_CASE,
+        time=_seconds(tuning),
+    )
+    best = _best_trial(trials)
+    lines = [f"run {run.id}: {run.status}"]
+    if run.verdict:
+        lines.append(run.verdict)
+    if best is not None and best.accuracy is not None:
+        lines.append(f"best: trial {best.number}, accuracy {best.accuracy:.4f}")
+    lines.append(f"{len(trials)} trial(s)")
+    ET.SubElement(case, "system-out").text = "\n".join(lines)
+    if run.status == "reached":
+        return True
+    message = run.verdict or _unchecked(run, stages)
+    failure = ET.SubElement(case, "failure", message=message, type="ThresholdNotReached")
+    failure.text = message
+    return False
+
+
+def _unchecked(run: RunRecord, stages: list[StageRecord]) -> str:
+    """Why there is no verdict: the first failed stage, or the stage the run stopped before."""
+    for stage in stages:
+        if stage.status == "failed":
+            return f"threshold not checked: {stage.name} failed: {stage.error or 'no message'}"
+    for stage in stages:
+        if stage.status != "succeeded":
+            return f"threshold not checked: stage {stage.name} is {stage.status} (run {run.status})"
+    return f"threshold not reached (run {run.status})"
+
+
+def _properties(
+    suite: ET.Element,
+    store: RunStore,
+    run: RunRecord,
+    stages: list[StageRecord],
+    trials: list[TrialRecord],
+) -> None:
+    values: dict[str, str] = {
+        "run_id": run.id,
+        "source": run.source,
+        "status": run.status,
+        "run_folder": str(store.run_dir(run.id)),
+    }
+    if run.sha:
+        values["sha"] = run.sha
+    if run.build_url:
+        values["build_url"] = run.build_url
+    best = _best_trial(trials)
+    if best is not None and best.accuracy is not None:
+        values["best_trial"] = str(best.number)
+        values["best_accuracy"] = f"{best.accuracy:.6g}"
+    model = _best_model(store, run, stages, best)
+    if model is not None:
+        values["best_model"] = model
+    props = ET.SubElement(suite, "properties")
+    for name, value in values.items():
+        ET.SubElement(props, "property", name=name, value=value)
+
+
+def _best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
+    scored = [t for t in trials if t.status == "succeeded" and t.accuracy is not None]
+    return max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)) if scored else None
+
+
+def _best_model(
+    store: RunStore, run: RunRecord, stages: list[StageRecord], best: TrialRecord | None
+) -> str | None:
+    """The best model's folder relative to the run folder (POSIX), if it is inside it."""
+    tuned = next((s for s in stages if s.name == "tune" and s.status == "succeeded"), None)
+    folder: str | None = None
+    if tuned is not None and tuned.result.get("model_dir"):
+        folder = str(tuned.result["model_dir"])
+    elif best is not None and best.folder:
+        folder = f"{best.folder}/output"
+    if folder is None:
+        return None
+    try:
+        relative = Path(folder).resolve().relative_to(store.run_dir(run.id).resolve())
+    except ValueError:
+        return None
+    return relative.as_posix()
+
+
+def _seconds(value: float) -> str:
+    return f"{max(value, 0.0):.3f}"
