@@ -161,7 +161,7 @@ def test_a_failing_step_names_the_step_and_its_last_error_line(
     (root / "tweakops").mkdir()
     for name in ("__init__.py", "errors.py", "files.py"):
         shutil.copy2(REPO_ROOT / "tweakops" / name, root / "tweakops" / name)
-    (root / "docker" / "sklearn" / "Dockerfile").write_text(
+    (root / "docker" / "Dockerfile").write_text(
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo starting\n"
         'RUN echo "error: the broken step" >&2 && exit 3\n'
     )

@@ -202,11 +202,13 @@ def run_build(client: Any, context: Path, tag: str, base: str, log: Path, consol
     """Run the build, echo steps and pip's summary, keep the full log; a failing step raises."""
     errors = importlib.import_module("docker.errors")
     image, trace = tag.rsplit(":", 1)[0], _BuildTrace(console)
+    name = image.rsplit("/", 1)[-1]  # tweakops/<name>: the Dockerfile's IMAGE_NAME
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as out:
         try:
             for item in client.api.build(
-                path=str(context), tag=tag, buildargs={"BASE_IMAGE": base}, pull=False,
+                path=str(context), tag=tag, pull=False,
+                buildargs={"BASE_IMAGE": base, "IMAGE_NAME": name},
                 labels={"tweakops.content-tag": tag, "tweakops.base": base},
                 rm=True, forcerm=True, decode=True, network_mode="none",
             ):  # fmt: skip

@@ -64,11 +64,11 @@ class ImageStatus:
 
 
 def recipe(name: str, root: Path = REPO_ROOT) -> ImageRecipe:
-    """The recipe of image `name` under root/docker/<name>; unknown names are an ImageError."""
+    """Image `name`: the shared root/docker/Dockerfile and root/docker/<name>/requirements.txt."""
     if name not in IMAGE_NAMES:
         raise ImageError(f"unknown image {name!r}; expected one of {', '.join(IMAGE_NAMES)}")
-    folder = root / "docker" / name
-    dockerfile, requirements = folder / "Dockerfile", folder / "requirements.txt"
+    dockerfile = root / "docker" / "Dockerfile"
+    requirements = root / "docker" / name / "requirements.txt"
     for path in (dockerfile, requirements):
         if not path.is_file():
             raise ImageError(
