@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tweakops.runtime._process import stream_to_log
 from tweakops.runtime.images import ImageError
 
 PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
@@ -62,25 +63,19 @@ def debootstrap(
     """Run debootstrap into `rootfs`, echoing each new phase's first line and every 20th line."""
     command = [executable, "--variant=minbase", f"--include={','.join(PACKAGES)}"]
     command += [suite, str(rootfs), mirror]
-    log.parent.mkdir(parents=True, exist_ok=True)
     phases: set[str] = set()
     count, last = 0, ""
-    with log.open("w", encoding="utf-8") as out:
-        out.write(" ".join(command) + "\n")
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            text = line.rstrip()
-            count += 1
-            phase = text[3:].split(" ", 1)[0] if text.startswith("I: ") else ""
-            if phase not in phases or count % 20 == 0 or text[:2] in ("W:", "E:"):
-                say(f"  {text}")
-            phases.add(phase)
-            last = text or last
-        code = proc.wait()
+
+    def echo(text: str) -> None:
+        nonlocal count, last
+        count += 1
+        phase = text[3:].split(" ", 1)[0] if text.startswith("I: ") else ""
+        if phase not in phases or count % 20 == 0 or text[:2] in ("W:", "E:"):
+            say(f"  {text}")
+        phases.add(phase)
+        last = text or last
+
+    code = stream_to_log(command, log, echo)
     if code != 0:
         raise ImageError(
             f"debootstrap {suite} from {mirror} failed (exit {code}): {last}; see {log} "

@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from tweakops.console import Console
 from tweakops.files import atomic_write
+from tweakops.runtime._process import stream_to_log
 from tweakops.runtime.images import ImageError, ImageRecipe
 
 PYTHON_VERSION = "3.11"
@@ -105,23 +105,18 @@ def ensure_wheelhouse(recipe: ImageRecipe, cache: Path, say: Callable[[str], Non
 
 def _run_pip(command: Sequence[str], log: Path, say: Callable[[str], None]) -> None:
     """Run pip, echo one line per package, keep everything in `log`; a failure names the log."""
-    log.parent.mkdir(parents=True, exist_ok=True)
     last = ""
-    with log.open("w", encoding="utf-8") as out:
-        out.write(" ".join(command) + "\n")
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            text = line.strip()
-            shown = _pip_progress(text)
-            if shown:
-                say(f"  {shown}")
-            if text and not text.startswith("WARNING: Location"):
-                last = text
-        code = proc.wait()
+
+    def echo(line: str) -> None:
+        nonlocal last
+        text = line.strip()
+        shown = _pip_progress(text)
+        if shown:
+            say(f"  {shown}")
+        if text and not text.startswith("WARNING: Location"):
+            last = text
+
+    code = stream_to_log(command, log, echo)
     if code != 0:
         raise ImageError(f"pip download failed (exit {code}): {last}; see {log}")
 
