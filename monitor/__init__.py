@@ -1,4 +1,4 @@
-"""The watchdog: classify failures, restart infrastructure failures (bounded), find stale trials."""
+"""The watchdog: classify failures, restart them from checkpoints (bounded), one per run."""
 
 from monitor._classify import (
     CODE_ERROR,
@@ -10,24 +10,29 @@ from monitor._classify import (
     TIMEOUT,
     RestartPolicy,
     classify,
+    restartable,
 )
-from monitor._stale import HEARTBEAT_FILE, find_stale, read_heartbeat
-from monitor._supervise import Attempt, Supervised, supervise
+from monitor._lease import LEASE_SECONDS, LeaseHeld, holder_gone, owner_id, run_lease
+from monitor._supervise import Attempt, Probe, Supervised, supervise
 
 __all__ = [
     "CODE_ERROR",
     "CONTAINER_KILL_CODES",
-    "HEARTBEAT_FILE",
     "INFRASTRUCTURE",
+    "LEASE_SECONDS",
     "OK",
     "OOM",
     "RESTARTS_EXHAUSTED",
     "TIMEOUT",
     "Attempt",
+    "LeaseHeld",
+    "Probe",
     "RestartPolicy",
     "Supervised",
     "classify",
-    "find_stale",
-    "read_heartbeat",
+    "holder_gone",
+    "owner_id",
+    "restartable",
+    "run_lease",
     "supervise",
 ]

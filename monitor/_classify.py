@@ -17,6 +17,18 @@ RESTARTS_EXHAUSTED = "restarts_exhausted"  # infrastructure failures beyond the 
 CONTAINER_KILL_CODES: frozenset[int] = frozenset({137, 143})  # 128 + SIGKILL / SIGTERM
 
 
+def restartable(verdict: str, progressed: bool) -> bool:
+    """Whether an attempt that ended with `verdict` is started again from its checkpoint.
+
+    Infrastructure failures always are. A non-zero exit or an OOM-kill is restarted only
+    when the attempt finished at least one epoch first: a crash before any progress would
+    crash again the same way (a code error, a model too big for its limits), so it stops.
+    """
+    if verdict == INFRASTRUCTURE:
+        return True
+    return progressed and verdict in (CODE_ERROR, OOM)
+
+
 def classify(status: ExitStatus) -> str:
     """ok, oom, timeout, infrastructure or code_error for one ended attempt."""
     if status.oom_killed:
@@ -40,6 +52,7 @@ class RestartPolicy:
     backoff_initial: float = 0.5
     backoff_factor: float = 2.0
     backoff_max: float = 10.0
+    engine_wait: float = 120.0  # seconds to wait for a stopped Docker engine to come back
 
     def __post_init__(self) -> None:
         """Reject values that would loop forever or run backwards."""
@@ -48,6 +61,7 @@ class RestartPolicy:
             ("backoff_initial", self.backoff_initial, self.backoff_initial >= 0, "0 or more"),
             ("backoff_factor", self.backoff_factor, self.backoff_factor >= 1, "1 or more"),
             ("backoff_max", self.backoff_max, self.backoff_max >= 0, "0 or more"),
+            ("engine_wait", self.engine_wait, self.engine_wait >= 0, "0 or more"),
         )
         for name, value, valid, allowed in checks:
             if not valid:

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor._classify import INFRASTRUCTURE, RESTARTS_EXHAUSTED, TIMEOUT, RestartPolicy, classify
+from monitor._classify import OK, RESTARTS_EXHAUSTED, TIMEOUT, RestartPolicy, classify, restartable
+from tweakops.errors import RuntimeUnavailable
 from tweakops.runtime import ExitStatus, Handle, Runtime, TrialSpec
+
+ENGINE_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,13 @@ class Attempt:
     verdict: str  # classify(status)
     started: float  # time.time()
     ended: float
+    first_epoch: int = 0  # completed epochs when it started
+    last_epoch: int = 0  # completed epochs when it ended
+
+    @property
+    def progressed(self) -> bool:
+        """It finished at least one epoch."""
+        return self.last_epoch > self.first_epoch
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,14 @@ class Supervised:
         return max(0, len(self.attempts) - 1)
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What the supervisor may read of a trial's own output (its epochs.jsonl, its metric)."""
+
+    last_epoch: Callable[[], int] = lambda: 0  # completed epochs so far
+    finished: Callable[[], bool] = lambda: False  # the metric file exists: the script ended
+
+
 def supervise(
     runtime: Runtime,
     spec: TrialSpec,
@@ -47,22 +65,30 @@ def supervise(
     on_start: Callable[[Handle, int], None] | None = None,
     on_restart: Callable[[Attempt, float], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    probe: Probe | None = None,
+    adopt: Handle | None = None,
 ) -> Supervised:
-    """Run `spec` until it ends other than by an infrastructure failure, or the limits stop it.
+    """Run `spec` until it ends in a way a restart cannot mend, or the limits stop it.
 
     `timeout` is the trial's wall budget across all attempts. A restart runs the same spec
-    again (the script resumes from its checkpoints in output_dir). Any exception, Ctrl-C
-    included, kills and removes the running attempt before it propagates.
+    again (same image, mounts, params, limits): the script resumes from its checkpoints in
+    output_dir. `adopt` is an attempt still running from an earlier tweakops process: it is
+    waited for first instead of starting a new one. Before a restart the runtime must be
+    ready again (a restarted Docker engine) within policy.engine_wait. Any exception,
+    Ctrl-C included, kills and removes the running attempt before it propagates.
     """
+    probe = probe or Probe()
     deadline = None if timeout is None else time.monotonic() + timeout
     attempts: list[Attempt] = []
     while True:
         number = len(attempts) + 1
         if attempts:
             _write_separator(spec.log_path, number, attempts[-1].status)
-        attempt = _run_attempt(runtime, spec, number, _remaining(deadline), on_start)
+            _await_runtime(runtime, policy.engine_wait, sleep)
+        attempt = _run_attempt(runtime, spec, number, _remaining(deadline), on_start, probe, adopt)
+        adopt = None
         attempts.append(attempt)
-        if attempt.verdict != INFRASTRUCTURE:
+        if not restartable(attempt.verdict, attempt.progressed):
             return Supervised(attempt.status, attempt.verdict, tuple(attempts))
         if attempt.number > policy.max_restarts:
             return Supervised(attempt.status, RESTARTS_EXHAUSTED, tuple(attempts))
@@ -82,10 +108,12 @@ def _run_attempt(
     number: int,
     timeout: float | None,
     on_start: Callable[[Handle, int], None] | None,
+    probe: Probe,
+    adopt: Handle | None,
 ) -> Attempt:
-    """Start, wait and remove one attempt; leave no process behind if anything interrupts."""
-    started = time.time()
-    handle = runtime.start(spec)
+    """Start (or adopt), wait and remove one attempt; leave no process behind on interrupts."""
+    started, first_epoch = time.time(), probe.last_epoch()
+    handle = runtime.adopt(adopt, spec) if adopt is not None else runtime.start(spec)
     try:
         if on_start is not None:
             on_start(handle, number)
@@ -94,7 +122,25 @@ def _run_attempt(
         _abandon(runtime, handle)
         raise
     runtime.remove(handle)
-    return Attempt(number, str(handle), status, classify(status), started, time.time())
+    verdict = classify(status)
+    if status.missing and probe.finished():
+        verdict = OK  # it vanished after writing its metric: an adopted trial that had ended
+    return Attempt(
+        number, str(handle), status, verdict, started, time.time(), first_epoch, probe.last_epoch()
+    )
+
+
+def _await_runtime(runtime: Runtime, limit: float, sleep: Callable[[float], None]) -> None:
+    """Block until the runtime can start containers again, or say that it did not come back."""
+    waited = 0.0
+    while not runtime.ready():
+        if waited >= limit:
+            raise RuntimeUnavailable(
+                f"the {runtime.name} runtime did not come back within {limit:.0f} s; the trial "
+                "stays recorded as running: start the engine and run `tweakops watch --all`"
+            )
+        sleep(ENGINE_POLL_SECONDS)
+        waited += ENGINE_POLL_SECONDS
 
 
 def _abandon(runtime: Runtime, handle: Handle) -> None:

@@ -6,6 +6,7 @@ import functools
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from tweakops.gitpull import check_source
 from tweakops.pipeline import EXIT_NOT_REACHED, run_pipeline
 from tweakops.runtime import get_runtime
 from tweakops.stages import inspect, notify, pull, train, tune, watch
+from tweakops.stages.watch import follow as follow_runs
+from tweakops.stages.watch import sweep
 from tweakops.status import as_json, render_runs, render_status, run_snapshot
 from tweakops.store import RunStore, default_home
 
@@ -179,9 +182,6 @@ def _stage_command(
     def command(
         obj: dict[str, Any], run_id: str | None, source: str | None, runtime: str, **flags: Any
     ) -> None:
-        if name == "watch" and run_id is None and not _has_run(obj, source):
-            click.echo("nothing to watch: no run yet")  # the periodic job before the first push
-            return
         ctx = _context(obj, run_id, source, runtime)
         result = run_stage(ctx, name, functools.partial(body, **flags))
         _emit(obj, result)
@@ -213,20 +213,73 @@ _stage_command(
     "Stage 5: email the result, or write it to the run's outbox.",
     [click.option("--resend", "again", is_flag=True, help="Send the outbox again.")],
 )
-_stage_command(
-    "watch",
-    watch,
-    "Stage 6: restart lost trials from their last checkpoint.",
-    [
-        click.option(
-            "--grace",
-            type=float,
-            default=30.0,
-            show_default=True,
-            help="Seconds without a heartbeat before a dead trial is resumed.",
-        )
-    ],
+
+
+@cli.command("watch")
+@run_option
+@source_option
+@runtime_option
+@click.option("--all", "all_runs", is_flag=True, help="Every run recorded as running.")
+@click.option(
+    "--follow", is_flag=True, help="Keep watching until the run(s) end: wake on Docker events."
 )
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between sweeps when following (Docker events wake it sooner).",
+)
+@click.option("--for", "duration", type=click.FloatRange(min=0), help="Stop following after N s.")
+@click.pass_obj
+def watch_cmd(
+    obj: dict[str, Any],
+    run_id: str | None,
+    source: str | None,
+    runtime: str,
+    all_runs: bool,
+    follow: bool,
+    poll: float,
+    duration: float | None,
+) -> None:
+    """Stage 6: resume runs whose process died mid-stage, from their last checkpoints.
+
+    A trial container still running is adopted; a gone one restarts from its checkpoint.
+    `--all` (the periodic Jenkins job) looks at every run recorded as running; a run that a
+    live process holds is left to it. Exit 1 when resuming a run failed.
+    """
+    store = _store(obj["home"])
+    console = Console(quiet=obj["json"])
+    if all_runs:
+
+        def contexts() -> list[RunContext]:
+            runs = [r for r in store.list_runs(limit=10_000) if r.status == "running"]
+            return [RunContext(store, r, console, runtime) for r in runs]
+    else:
+        if run_id is None and not _has_run(obj, source):
+            click.echo("nothing to watch: no run yet")  # the periodic job before the first push
+            return
+        one = _context(obj, run_id, source, runtime)
+
+        def contexts() -> list[RunContext]:
+            return [one.refreshed()]
+
+    if follow:
+        waiter = get_runtime(runtime)
+        watched = follow_runs(contexts, waiter.wait_for_exits, poll, duration, time.monotonic)
+    elif all_runs:
+        watched = sweep(contexts())
+    else:
+        watched = run_stage(contexts()[0], "watch", watch)
+    if obj["json"]:
+        click.echo(as_json(watched.to_dict()))
+    else:
+        for swept in watched.runs:
+            click.echo(swept.line())
+        if not watched.runs:
+            click.echo("no run is recorded as running")
+    if watched.failed:
+        sys.exit(1)
 
 
 @cli.command("status")

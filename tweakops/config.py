@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from monitor import RestartPolicy
 from notify.settings import NotifySettings
 from tuning.space import ParamSpec, SpaceError, parse_space
 from tweakops.errors import ConfigError
@@ -27,8 +28,10 @@ KEYS = (
     "search_space",
     "notify",
     "resources",
+    "watchdog",
 )
 RESOURCE_KEYS = ("memory", "cpus")
+WATCHDOG_KEYS = ("max_restarts", "backoff", "backoff_max", "engine_wait")
 NOTIFY_KEYS = ("to", "from", "on", "smtp")
 SMTP_KEYS = ("host", "port", "user", "security")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg])b?\s*$", re.IGNORECASE)
@@ -56,6 +59,7 @@ class Config:
     search_space: tuple[ParamSpec, ...] = ()
     notify: NotifySettings = field(default_factory=NotifySettings)
     resources: Resources = field(default_factory=Resources)
+    watchdog: RestartPolicy = field(default_factory=RestartPolicy)
 
 
 def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -290,3 +294,29 @@ def _parse_resources(value: object, source: str) -> Resources:
 
 _PARSERS["notify"] = _parse_notify
 _PARSERS["resources"] = _parse_resources
+
+
+def _parse_watchdog(value: object, source: str) -> RestartPolicy:
+    """watchdog: {max_restarts: 3, backoff: 0.5, backoff_max: 10, engine_wait: 120} (seconds)."""
+    if value is None:
+        return RestartPolicy()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"watchdog in {source} must be a mapping like {{max_restarts: 3, backoff: 0.5}}"
+        )
+    _reject_unknown(value, WATCHDOG_KEYS, "watchdog", source)
+    fields = {"backoff": "backoff_initial"}
+    values: dict[str, Any] = {}
+    for key, raw in value.items():
+        number = _as_number(raw)
+        if number is None or (key == "max_restarts" and number != int(number)):
+            kind = "a whole number" if key == "max_restarts" else "a number of seconds"
+            raise ConfigError(f"watchdog.{key} in {source} must be {kind}, got {raw!r}")
+        values[fields.get(str(key), str(key))] = int(number) if key == "max_restarts" else number
+    try:
+        return RestartPolicy(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"watchdog in {source}: {exc}") from None
+
+
+_PARSERS["watchdog"] = _parse_watchdog

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from monitor import run_lease
 from tweakops.config import Config, load_config
 from tweakops.console import Console
 from tweakops.errors import StoreError, TweakopsError
@@ -68,7 +69,18 @@ class RunContext:
 
 
 def run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R:
-    """Record `name` as running, run it, store its result or its error; re-raise errors."""
+    """Record `name` as running, run it, store its result or its error; re-raise errors.
+
+    Every stage but watch holds the run's lease (monitor.run_lease): a second process that
+    tries a stage of the same run at the same time is refused with LeaseHeld.
+    """
+    if name == "watch":  # the watchdog takes the lease itself, only when it acts
+        return _run_stage(ctx, name, body)
+    with run_lease(ctx.store, ctx.run.id):
+        return _run_stage(ctx, name, body)
+
+
+def _run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R:
     started = time.time()
     ctx.store.set_stage(ctx.run.id, name, status="running", started=started, ended=None, error=None)
     ctx.console.stage_start(name, f"run {ctx.run.id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from monitor import run_lease
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError
 from tweakops.stages import inspect, notify, pull, train, tune, watch
@@ -18,12 +19,23 @@ _MAIN: tuple[tuple[str, Callable[[RunContext], Any]], ...] = (
     ("train", train),
     ("tune", tune),
 )
+MAIN_STAGES: tuple[str, ...] = tuple(name for name, _ in _MAIN)
 
 
-def run_pipeline(ctx: RunContext) -> int:
-    """Run pull → inspect → train → tune, then always notify and watch; return the exit code."""
+def run_pipeline(ctx: RunContext, start: str = "pull", watch_after: bool = True) -> int:
+    """Run pull → inspect → train → tune from `start`, then always notify (and watch).
+
+    The process holds the run's lease throughout, so no other watchdog acts on the run.
+    Returns the exit code: 0 reached, 3 not reached; stage errors are raised.
+    """
+    with run_lease(ctx.store, ctx.run.id):
+        return _run_stages(ctx, start, watch_after)
+
+
+def _run_stages(ctx: RunContext, start: str, watch_after: bool) -> int:
     error: TweakopsError | None = None
-    for name, body in _MAIN:
+    first = MAIN_STAGES.index(start) if start in MAIN_STAGES else len(MAIN_STAGES)
+    for name, body in _MAIN[first:]:
         try:
             run_stage(ctx, name, body)
         except TweakopsError as exc:
@@ -32,7 +44,8 @@ def run_pipeline(ctx: RunContext) -> int:
             _skip_rest(ctx, after=name)
             break
         ctx = ctx.refreshed()
-    for name, body in (("notify", notify), ("watch", watch)):
+    last = (("notify", notify), ("watch", watch)) if watch_after else (("notify", notify),)
+    for name, body in last:
         try:
             run_stage(ctx, name, body)
         except TweakopsError as exc:
@@ -44,6 +57,5 @@ def run_pipeline(ctx: RunContext) -> int:
 
 
 def _skip_rest(ctx: RunContext, after: str) -> None:
-    names = [name for name, _ in _MAIN]
-    for name in names[names.index(after) + 1 :]:
+    for name in MAIN_STAGES[MAIN_STAGES.index(after) + 1 :]:
         ctx.store.set_stage(ctx.run.id, name, status="skipped", error=f"skipped: {after} failed")

@@ -45,7 +45,11 @@ def make_plan(ctx: RunContext) -> TrialPlan:
             ctx.console.warn(f"using the local runtime: {exc}")
             runtime = LocalRuntime()
     return TrialPlan(
-        config=config, entrypoint=inspected["entrypoint"], image=image, runtime=runtime
+        config=config,
+        entrypoint=inspected["entrypoint"],
+        image=image,
+        runtime=runtime,
+        policy=config.watchdog,
     )
 
 

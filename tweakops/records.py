@@ -69,3 +69,22 @@ class EventRecord:
     kind: str  # e.g. stage_started, trial_restarted, notify_outbox
     message: str
     data: dict[str, Any] = field(default_factory=dict)
+
+# The watchdog's events: a trial restarted by its supervisor, restarted or adopted after its
+# tweakops process was lost, and a run taken over by `tweakops watch`.
+RESTART_EVENTS = ("trial_restarted", "trial_resumed", "trial_adopted")
+WATCHDOG_EVENTS = (*RESTART_EVENTS, "run_resumed")
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """Who may act on a run's trials until `expires` (time.time()): one watchdog at a time."""
+
+    run_id: str
+    owner: str  # "<host>:<pid>:<token>"
+    host: str
+    pid: int
+    expires: float
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}"

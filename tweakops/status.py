@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from typing import Any
 
 from tweakops.console import fmt_accuracy, fmt_seconds, render_table
-from tweakops.records import RunRecord
+from tweakops.records import WATCHDOG_EVENTS, RunRecord
 from tweakops.store import RunStore
 
 
@@ -55,6 +56,10 @@ def render_status(store: RunStore, run_id: str) -> str:
     if trials:
         headers = ["trial", "status", "accuracy", "seconds", "restarts", "process", "params"]
         parts += ["", render_table(headers, trial_rows)]
+    recoveries = [e for e in store.events(run.id) if e.kind in WATCHDOG_EVENTS]
+    if recoveries:
+        rows = [[time.strftime("%H:%M:%S", time.localtime(e.time)), e.message] for e in recoveries]
+        parts += ["", render_table(["watchdog", "what happened"], rows)]
     return "\n".join(parts)
 
 

@@ -7,14 +7,21 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tweakops.errors import StoreError
-from tweakops.records import STAGES, EventRecord, RunRecord, StageRecord, TrialRecord
+from tweakops.records import (
+    STAGES,
+    EventRecord,
+    LeaseRecord,
+    RunRecord,
+    StageRecord,
+    TrialRecord,
+)
 
 DB_FILE = "tweakops.db"
 _SCHEMA = """
@@ -31,6 +38,9 @@ CREATE TABLE IF NOT EXISTS tw_trials (
 CREATE TABLE IF NOT EXISTS tw_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
     kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS tw_leases (
+    run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    expires REAL NOT NULL);
 """
 
 
@@ -231,6 +241,49 @@ class RunStore:
             )
             for r in rows
         ]
+
+    # --- leases -----------------------------------------------------------
+    def claim_lease(
+        self, wanted: LeaseRecord, may_take: Callable[[LeaseRecord], bool]
+    ) -> LeaseRecord:
+        """Take or renew the run's lease in one transaction; return whoever holds it after.
+
+        The lease is ours when it is free, already ours, or `may_take(holder)` says the
+        holder is gone (expired, or a dead process on this host).
+        """
+        with self._connect() as db:
+            query = "SELECT * FROM tw_leases WHERE run_id = ?"
+            row = db.execute(query, (wanted.run_id,)).fetchone()
+            holder = _lease(row) if row is not None else None
+            if holder is not None and holder.owner != wanted.owner and not may_take(holder):
+                return holder
+            db.execute(
+                "INSERT OR REPLACE INTO tw_leases (run_id, owner, host, pid, expires) "
+                "VALUES (?,?,?,?,?)",
+                (wanted.run_id, wanted.owner, wanted.host, wanted.pid, wanted.expires),
+            )
+        return wanted
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        """Drop the run's lease if `owner` still holds it."""
+        with self._connect() as db:
+            db.execute("DELETE FROM tw_leases WHERE run_id = ? AND owner = ?", (run_id, owner))
+
+    def lease(self, run_id: str) -> LeaseRecord | None:
+        """The run's lease as stored (it may have expired)."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM tw_leases WHERE run_id = ?", (run_id,)).fetchone()
+        return _lease(row) if row is not None else None
+
+
+def _lease(row: sqlite3.Row) -> LeaseRecord:
+    return LeaseRecord(
+        run_id=row["run_id"],
+        owner=row["owner"],
+        host=row["host"],
+        pid=row["pid"],
+        expires=row["expires"],
+    )
 
 
 def _run(row: sqlite3.Row) -> RunRecord:

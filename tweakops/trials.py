@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from monitor import Attempt, Supervised, supervise
+from monitor import Attempt, Probe, Supervised, supervise
 from training import read_epochs, read_metric
 from tweakops.config import Config
 from tweakops.context import RunContext
@@ -90,26 +90,55 @@ def execute_trial(
 def resume_trial(
     ctx: RunContext, plan: TrialPlan, record: TrialRecord, timeout: float
 ) -> TrialRecord:
-    """Start an interrupted trial again in its own folder: it resumes from its checkpoints."""
-    if record.handle and record.handle.startswith(f"{plan.runtime.name}:"):
-        orphan = Handle.parse(record.handle)
-        if plan.runtime.status(orphan) == "running":
-            plan.runtime.kill(orphan)  # never two processes on one trial folder
+    """Finish a trial whose tweakops process was lost (the caller holds the run's lease).
+
+    A container or process still running is adopted and followed to its end; a gone one is
+    started again in the trial's own folder and resumes from its checkpoints.
+    """
     epoch = _last_epoch(Path(record.folder or trial_folder(ctx, record.number)) / "output")
-    ctx.event(
-        "trial_resumed",
-        f"trial {record.number} resumed after its process was lost",
-        trial=record.number,
-        resumed_from_epoch=epoch,
-    )
-    record = ctx.store.update_trial(record, status="running", restarts=record.restarts + 1)
-    return _supervise_and_record(ctx, plan, record, timeout)
+    orphan = _running_attempt(plan, record)
+    if orphan is not None:
+        ctx.event(
+            "trial_adopted",
+            f"trial {record.number} was still running ({orphan}) after its tweakops process "
+            f"was lost; following it from epoch {epoch}",
+            trial=record.number,
+            handle=str(orphan),
+            epoch=epoch,
+        )
+    else:
+        ctx.event(
+            "trial_resumed",
+            f"trial {record.number} lost its process; restarting it from epoch {epoch}",
+            trial=record.number,
+            cause="process lost",
+            resumed_from_epoch=epoch,
+        )
+        record = ctx.store.update_trial(record, restarts=record.restarts + 1)
+    return _supervise_and_record(ctx, plan, record, timeout, adopt=orphan)
+
+
+def _running_attempt(plan: TrialPlan, record: TrialRecord) -> Handle | None:
+    """The trial's recorded process or container if this runtime owns it and it still runs."""
+    if not record.handle or not record.handle.startswith(f"{plan.runtime.name}:"):
+        return None
+    handle = Handle.parse(record.handle)
+    return handle if plan.runtime.status(handle) == "running" else None
 
 
 def _supervise_and_record(
-    ctx: RunContext, plan: TrialPlan, record: TrialRecord, timeout: float
+    ctx: RunContext,
+    plan: TrialPlan,
+    record: TrialRecord,
+    timeout: float,
+    adopt: Handle | None = None,
 ) -> TrialRecord:
     spec = trial_spec(ctx, plan, record.number, record.params)
+    metric_files = [d / f"{plan.config.metric}.txt" for d in (spec.output_dir, spec.workdir)]
+    probe = Probe(
+        last_epoch=lambda: _last_epoch(spec.output_dir),
+        finished=lambda: any(path.is_file() for path in metric_files),
+    )
     started = record
 
     def on_start(handle: Handle, attempt: int) -> None:
@@ -142,6 +171,8 @@ def _supervise_and_record(
             timeout=max(timeout, 1.0),
             on_start=on_start,
             on_restart=on_restart,
+            probe=probe,
+            adopt=adopt,
         )
     return _record_outcome(ctx, plan.config, started, spec, outcome)
 

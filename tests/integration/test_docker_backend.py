@@ -439,3 +439,65 @@ def test_a_program_missing_from_the_image_is_a_code_error_named_in_the_log(
     status = runtime.wait(started(spec), timeout=30)
     assert status.code == 127 and classify(status) == "code_error"
     assert "no-such-program-xyz" in spec.log_path.read_text()
+
+
+def _driver_fields(spec: TrialSpec, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "command": list(spec.command),
+        "workdir": str(spec.workdir),
+        "output_dir": str(spec.output_dir),
+        "log_path": str(spec.log_path),
+        "image": spec.image,
+        "labels": labels,
+    }
+
+
+def test_a_container_that_outlived_its_tweakops_process_is_adopted_with_its_output(
+    runtime: DockerRuntime, make_spec: MakeSpec
+) -> None:
+    script = """\
+        import time
+        print("before", flush=True)
+        time.sleep(3)
+        print("after the adoption", flush=True)
+    """
+    spec = make_spec(script)
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CTRL_C_DRIVER,
+            json.dumps(_driver_fields(spec, {SESSION_LABEL: SESSION})),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    handle = Handle("docker", driver.stdout.readline().split()[1])
+    assert _until(lambda: "before" in spec.log_path.read_text())
+    driver.kill()  # the tweakops process dies; its container goes on
+    driver.wait()
+    assert runtime.status(handle) == "running"
+    try:
+        adopted = runtime.adopt(handle, spec)
+        status = runtime.wait(adopted, timeout=60)
+    finally:
+        runtime.remove(handle)
+    assert status.ok
+    assert spec.log_path.read_text().count("after the adoption") == 1
+
+
+def test_engine_events_wake_the_watchdog_when_a_trial_container_dies(
+    runtime: DockerRuntime, started: Callable[[TrialSpec], Handle], make_spec: MakeSpec
+) -> None:
+    run = f"events-{uuid.uuid4().hex[:8]}"
+    labels = {SESSION_LABEL: SESSION, "tweakops.run": run, "tweakops.trial": "2"}
+    started(make_spec("import time\ntime.sleep(2)\nraise SystemExit(3)\n", labels=labels))
+    deadline = time.monotonic() + 60
+    seen: list[dict[str, str]] = []
+    while time.monotonic() < deadline and not any(e.get("tweakops.run") == run for e in seen):
+        seen += runtime.wait_for_exits(deadline - time.monotonic())  # other runs may die too
+    ours = [e for e in seen if e.get("tweakops.run") == run]
+    assert ours and ours[0]["tweakops.trial"] == "2"

@@ -91,8 +91,8 @@ def test_trial_resumes_from_last_epoch_after_sigkill(make_repo, home: Path) -> N
     assert "killed by SIGKILL" in restarted[0].message
 
 
-def test_watch_resumes_a_trial_whose_tweakops_process_died(make_repo, cli, home: Path) -> None:
-    repo = make_repo(files={"train.py": COUNTER_SCRIPT})
+def _train_in_background(cli, home: Path, repo: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """`tweakops train` as its own process (an agent), with its run pulled and inspected."""
     run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
     assert cli("inspect", "--run", run_id).returncode == 0
     env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "local"}
@@ -102,19 +102,59 @@ def test_watch_resumes_a_trial_whose_tweakops_process_died(make_repo, cli, home:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return run_id, train
+
+
+def test_watch_resumes_a_run_whose_agent_and_training_died(make_repo, cli, home: Path) -> None:
+    repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
+    run_id, train = _train_in_background(cli, home, repo)
     output = home / "runs" / run_id / "trials" / "000" / "output"
     trainer_pid = wait_for_epoch(output, 3)
     train.kill()  # the agent dies...
     train.wait()
     os.kill(trainer_pid, signal.SIGKILL)  # ...and takes its training process with it
-    watched = cli("--json", "watch", "--run", run_id, "--grace", "0")
+    watched = cli("--json", "watch", "--all")
     assert watched.returncode == 0, watched.stderr
-    assert json.loads(watched.stdout)["resumed"] == [0]
+    (swept,) = json.loads(watched.stdout)["runs"]
+    assert swept["run_id"] == run_id and swept["action"] == "resumed", swept
     before, after = epochs_by_pid(output).values()
     assert after[0] in (before[-1], before[-1] + 1)
     status = json.loads(cli("--json", "status", "--run", run_id).stdout)
     assert status["trials"][0]["status"] == "succeeded"
-    assert any(e["kind"] == "trial_resumed" for e in status["events"])
+    assert status["run"]["status"] == "reached"  # the pipeline went on: tune, notify
+    resumed = [e for e in status["events"] if e["kind"] == "trial_resumed"]
+    assert resumed[0]["data"]["resumed_from_epoch"] == before[-1]
+
+
+def test_watch_adopts_a_trial_that_outlived_its_agent(make_repo, cli, home: Path) -> None:
+    repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
+    run_id, train = _train_in_background(cli, home, repo)
+    output = home / "runs" / run_id / "trials" / "000" / "output"
+    wait_for_epoch(output, 3)
+    train.kill()  # the agent dies; its training process (own session) goes on
+    train.wait()
+    watched = cli("--json", "watch", "--run", run_id)
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout)["runs"][0]["action"] == "resumed"
+    (only,) = epochs_by_pid(output).values()  # one process did every epoch: nothing redone
+    assert only == list(range(1, 21))
+    status = json.loads(cli("--json", "status", "--run", run_id).stdout)
+    assert status["trials"][0]["status"] == "succeeded"
+    assert status["trials"][0]["restarts"] == 0
+    assert [e["kind"] for e in status["events"]].count("trial_adopted") == 1
+
+
+def test_watch_leaves_a_run_to_the_live_process_that_holds_it(make_repo, cli, home: Path) -> None:
+    repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
+    run_id, train = _train_in_background(cli, home, repo)
+    wait_for_epoch(home / "runs" / run_id / "trials" / "000" / "output", 2)
+    watched = cli("--json", "watch", "--all")
+    assert train.wait(60) == 0
+    assert watched.returncode == 0, watched.stderr
+    (swept,) = json.loads(watched.stdout)["runs"]
+    assert swept["action"] == "watched" and f"pid {train.pid}" in swept["detail"]
+    status = json.loads(cli("--json", "status", "--run", run_id).stdout)
+    assert status["trials"][0]["restarts"] == 0
 
 
 def test_killed_tuner_resumes_without_repeating_a_finished_trial(

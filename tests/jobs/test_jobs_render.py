@@ -185,7 +185,7 @@ def test_shell_commands_use_only_the_jobs_own_variables(jobs: dict[str, ET.Eleme
         known = parameter_names(element) | JENKINS_VARS
         for command in commands(element):
             used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", command))
-            assert used and used <= known, f"{name}: {sorted(used - known)} in {command}"
+            assert used <= known, f"{name}: {sorted(used - known)} in {command}"
 
 
 def test_every_shell_command_is_a_tweakops_command_the_cli_accepts(

@@ -1,12 +1,20 @@
-"""Failure classes, restart backoff and stale-trial detection: pure decisions."""
+"""Failure classes, restart backoff and which failures restart: pure decisions."""
 
 from __future__ import annotations
 
 import pytest
 
-from monitor import RestartPolicy, classify, find_stale
+from monitor import (
+    CODE_ERROR,
+    INFRASTRUCTURE,
+    OK,
+    OOM,
+    TIMEOUT,
+    RestartPolicy,
+    classify,
+    restartable,
+)
 from tweakops.errors import ConfigError
-from tweakops.records import TrialRecord
 from tweakops.runtime import ExitStatus
 
 
@@ -57,54 +65,17 @@ def test_restart_numbers_start_at_one() -> None:
         RestartPolicy().delay(0)
 
 
-NOW = 1_000.0
-GRACE = 60.0
+@pytest.mark.parametrize("progressed", [False, True])
+def test_infrastructure_failures_always_restart(progressed: bool) -> None:
+    assert restartable(INFRASTRUCTURE, progressed)
 
 
-def _trial(number: int, status: str = "running", handle: str | None = "local:4242") -> TrialRecord:
-    return TrialRecord(run_id="r1", number=number, params={}, status=status, handle=handle)
+@pytest.mark.parametrize("verdict", [CODE_ERROR, OOM])
+def test_a_crash_after_progress_restarts_but_not_one_before_any_epoch(verdict: str) -> None:
+    assert restartable(verdict, progressed=True)
+    assert not restartable(verdict, progressed=False)
 
 
-def _stale(trial: TrialRecord, alive: bool, beat: float | None) -> bool:
-    found = find_stale([trial], lambda _h: alive, NOW, lambda _t: beat, GRACE)
-    return found == [trial]
-
-
-def test_running_trial_with_dead_process_and_old_heartbeat_is_stale() -> None:
-    assert _stale(_trial(1), alive=False, beat=NOW - GRACE - 1)
-
-
-def test_running_trial_with_dead_process_and_no_heartbeat_is_stale() -> None:
-    assert _stale(_trial(1), alive=False, beat=None)
-
-
-def test_running_trial_without_a_handle_and_old_heartbeat_is_stale() -> None:
-    assert _stale(_trial(1, handle=None), alive=True, beat=NOW - GRACE - 1)
-
-
-def test_running_trial_whose_process_is_alive_is_not_stale() -> None:
-    assert not _stale(_trial(1), alive=True, beat=None)
-
-
-def test_dead_process_with_a_fresh_heartbeat_is_not_stale_yet() -> None:
-    assert not _stale(_trial(1), alive=False, beat=NOW - GRACE + 1)
-
-
-@pytest.mark.parametrize("status", ["succeeded", "failed", "pruned"])
-def test_finished_trial_is_never_stale(status: str) -> None:
-    assert not _stale(_trial(1, status=status), alive=False, beat=None)
-
-
-def test_find_stale_keeps_order_and_asks_only_about_running_trials() -> None:
-    asked: list[str] = []
-
-    def is_alive(handle: str) -> bool:
-        asked.append(handle)
-        return handle == "local:2"
-
-    trials = [_trial(n, handle=f"local:{n}") for n in (1, 2, 3)] + [
-        _trial(4, status="succeeded", handle="local:4")
-    ]
-    stale = find_stale(trials, is_alive, NOW, lambda _t: None, GRACE)
-    assert [t.number for t in stale] == [1, 3]
-    assert asked == ["local:1", "local:2", "local:3"]
+@pytest.mark.parametrize("verdict", [OK, TIMEOUT])
+def test_success_and_timeout_never_restart(verdict: str) -> None:
+    assert not restartable(verdict, progressed=True)

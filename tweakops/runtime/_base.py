@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -130,6 +131,27 @@ class Runtime(ABC):
     @abstractmethod
     def remove(self, handle: Handle) -> None:
         """Release what the attempt holds (process entry, container); idempotent."""
+
+    def adopt(self, handle: Handle, spec: TrialSpec) -> Handle:
+        """Take over an attempt that an earlier tweakops process started (it kept running).
+
+        The local runtime's process still writes to spec.log_path itself; the docker runtime
+        follows the container's output from now on.
+        """
+        self._check_owner(handle)
+        return handle
+
+    def ready(self) -> bool:
+        """Whether start() can work now (a Docker engine answers); always True locally."""
+        return True
+
+    def wait_for_exits(self, timeout: float) -> list[dict[str, str]]:
+        """Block up to `timeout` s for attempts to end; the labels of each that ended.
+
+        The base version only sleeps (polling); the docker runtime follows the engine's events.
+        """
+        time.sleep(timeout)
+        return []
 
     def is_alive(self, handle: Handle) -> bool:
         """Shortcut for the watchdog: status() == "running"."""

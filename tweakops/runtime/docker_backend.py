@@ -49,6 +49,8 @@ from tweakops.runtime._trial_folder import (
 log = logging.getLogger(__name__)
 
 NAME_LABEL = "tweakops.name"
+_RUN_LABEL = "tweakops.run"  # set on every trial container (tweakops.trials.trial_spec)
+_EXIT_EVENTS = ("die", "oom", "destroy")
 PIDS_LIMIT = 1024  # threads count too: TensorFlow starts a few per core
 LOG_JOIN_SECONDS = 10.0  # how long wait()/remove() give the log thread to drain
 _STALE_WAIT_SECONDS = 5.0  # a just-killed container with our name may take a moment to stop
@@ -172,6 +174,41 @@ class DockerRuntime(Runtime):
         self._on_container(handle, "remove", lambda container: container.remove(force=True))
         self._join_pump(handle.id)
 
+    def adopt(self, handle: Handle, spec: TrialSpec) -> Handle:
+        """Follow a container started by an earlier tweakops process: its output from now on."""
+        container = self._get_quietly(handle)
+        with self._lock:
+            pumping = handle.id in self._pumps
+        if container is not None and not pumping:
+            log_file = open_log(spec.log_path, trial_folder(spec))
+            self._pump_logs(container, log_file, since=int(time.time()))
+        return handle
+
+    def ready(self) -> bool:
+        """True when the engine answers a ping."""
+        return self._engine_answers()
+
+    def wait_for_exits(self, timeout: float) -> list[dict[str, str]]:
+        """Follow the engine's events for up to `timeout` s: labels of tweakops containers that
+        died, were OOM-killed or were removed. An unreachable engine falls back to sleeping."""
+        since = time.time()
+        filters = {"type": "container", "label": [_RUN_LABEL], "event": list(_EXIT_EVENTS)}
+        try:
+            events = self._client.events(
+                since=since, until=since + timeout, filters=filters, decode=True
+            )
+            exits = []
+            for event in events:
+                attributes = event.get("Actor", {}).get("Attributes", {})
+                exits.append({k: str(v) for k, v in attributes.items() if k.startswith("tweakops")})
+                break  # one exit is reason enough to look; the caller sweeps everything
+            events.close()
+            return exits
+        except _TRANSPORT_ERRORS as exc:
+            log.warning("no engine events (%s); polling instead", _first_line(exc))
+            time.sleep(max(0.0, since + timeout - time.time()))
+            return []
+
     def inspect_container(self, handle: Handle) -> dict[str, Any]:
         """The engine's `docker inspect` document of the attempt's container."""
         container = self._get(handle)
@@ -247,10 +284,14 @@ class DockerRuntime(Runtime):
         except NotFound:
             return
 
-    def _pump_logs(self, container: Container, log_file: BinaryIO) -> None:
+    def _pump_logs(
+        self, container: Container, log_file: BinaryIO, since: int | None = None
+    ) -> None:
         """Append the container's stdout+stderr to the open log from a daemon thread."""
         pump = threading.Thread(
-            target=_copy_logs, args=(container, log_file), name=f"logs-{container.short_id}"
+            target=_copy_logs,
+            args=(container, log_file, since),
+            name=f"logs-{container.short_id}",
         )
         pump.daemon = True
         with self._lock:
@@ -334,11 +375,14 @@ class DockerRuntime(Runtime):
             return False
 
 
-def _copy_logs(container: Container, out: BinaryIO) -> None:
-    """Follow the container's output until it stops, appending each chunk as it comes."""
+def _copy_logs(container: Container, out: BinaryIO, since: int | None) -> None:
+    """Follow the container's output (from `since`) until it stops, appending each chunk."""
+    options: dict[str, Any] = {"stream": True, "follow": True, "stdout": True, "stderr": True}
+    if since is not None:
+        options["since"] = since
     try:
         with out:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            for chunk in container.logs(**options):
                 out.write(chunk)
                 out.flush()
     except (*_TRANSPORT_ERRORS, OSError) as exc:

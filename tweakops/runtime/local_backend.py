@@ -90,14 +90,14 @@ class LocalRuntime(Runtime):
         child = self._child(pid)
         if child is not None:
             return "running" if child.poll() is None else "exited"
-        return "running" if _pid_alive(pid) else "missing"
+        return "running" if pid_alive(pid) else "missing"
 
     def kill(self, handle: Handle) -> None:
         """SIGKILL the attempt's process group; nothing happens if it is already gone."""
         pid = self._pid(handle)
         if self._child(pid) is not None:
             _kill_group(pid)  # our children lead their own session, so pgid == pid
-        elif _pid_alive(pid):
+        elif pid_alive(pid):
             _kill_foreign(pid)
 
     def remove(self, handle: Handle) -> None:
@@ -129,7 +129,7 @@ class LocalRuntime(Runtime):
     def _wait_foreign(self, handle: Handle, pid: int, timeout: float | None) -> ExitStatus:
         """Poll a pid we cannot reap until it is gone; kill it when the timeout passes."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while _pid_alive(pid):
+        while pid_alive(pid):
             if deadline is not None and time.monotonic() >= deadline:
                 self.kill(handle)
                 _await_gone(pid, _KILL_GRACE, self._poll_interval)
@@ -150,7 +150,7 @@ def _exit_status(returncode: int) -> ExitStatus:
     return ExitStatus(code=returncode)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True while the pid exists and is not a zombie (uses /proc where there is one)."""
     if not _HAS_PROC:
         try:
@@ -171,7 +171,7 @@ def _pid_alive(pid: int) -> bool:
 def _await_gone(pid: int, limit: float, interval: float) -> None:
     """Sleep until the pid is gone or `limit` seconds passed."""
     deadline = time.monotonic() + limit
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(interval)
 
 

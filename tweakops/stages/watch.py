@@ -1,67 +1,119 @@
-"""Stage 6: the watchdog sweep: a trial whose process died comes back from its last checkpoint."""
+"""Stage 6: the watchdog sweep. A run whose process died mid-stage is resumed where it stopped.
+
+A run needs the watchdog when its record says a stage is running but nobody holds its lease
+(the process that ran it was killed, its agent crashed, the host rebooted). The sweep takes
+the lease and runs the stages again from the interrupted one: a trial whose container still
+runs is adopted, a gone one restarts from its last checkpoint, finished trials are kept.
+"""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from monitor import find_stale, read_heartbeat
+from monitor import LeaseHeld, run_lease
 from tweakops.context import RunContext
-from tweakops.plan import make_plan
-from tweakops.records import TrialRecord
-from tweakops.runtime import Handle, Runtime
-from tweakops.trials import resume_trial, trial_folder
+from tweakops.errors import TweakopsError
+from tweakops.records import RESTART_EVENTS
 
-GRACE_SECONDS = 30.0
+RESUMED, WATCHED, IDLE, FINISHED, FAILED = "resumed", "watched", "idle", "finished", "failed"
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What the watchdog found and did for one run."""
+
+    run_id: str
+    action: str  # resumed | watched (a live process owns it) | idle | finished | failed
+    detail: str
+
+    def line(self) -> str:
+        return f"run {self.run_id}: {self.action}: {self.detail}"
 
 
 @dataclass(frozen=True)
 class Watched:
-    checked: int
-    resumed: tuple[int, ...]
-    restarts: int
+    runs: tuple[Swept, ...]
+    restarts: int  # restart events recorded in these runs so far
+
+    @property
+    def failed(self) -> tuple[Swept, ...]:
+        return tuple(s for s in self.runs if s.action == FAILED)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"runs": [asdict(s) for s in self.runs], "restarts": self.restarts}
 
     def summary(self) -> str:
-        again = f", resumed trial(s) {', '.join(map(str, self.resumed))}" if self.resumed else ""
-        return (
-            f"{self.checked} trial(s) checked, {len(self.resumed)} lost{again}; "
-            f"{self.restarts} restart(s) in this run"
-        )
+        resumed = [s.run_id for s in self.runs if s.action == RESUMED]
+        what = f"resumed {', '.join(resumed)}" if resumed else "nothing to resume"
+        return f"{len(self.runs)} run(s) checked, {what}; {self.restarts} restart(s) recorded"
 
 
-def watch(ctx: RunContext, grace: float = GRACE_SECONDS) -> Watched:
-    """Resume every trial recorded as running whose process is gone and heartbeat stale."""
-    trials = ctx.store.trials(ctx.run.id)
-    resumed: list[int] = []
-    if any(t.status == "running" for t in trials):
-        plan = make_plan(ctx)
-        for trial in find_stale(
-            trials,
-            _alive_check(plan.runtime),
-            time.time(),
-            lambda t: read_heartbeat(_output_of(ctx, t)),
-            grace,
-        ):
-            resume_trial(ctx, plan, trial, plan.config.time_budget)
-            resumed.append(trial.number)
-    restarts = sum(
-        len(ctx.store.events(ctx.run.id, kind)) for kind in ("trial_restarted", "trial_resumed")
-    )
-    return Watched(checked=len(trials), resumed=tuple(resumed), restarts=restarts)
+def watch(ctx: RunContext) -> Watched:
+    """The stage: sweep this run once."""
+    swept = sweep_run(ctx)
+    return Watched((swept,), restart_count(ctx))
 
 
-def _alive_check(runtime: Runtime) -> Any:
-    def is_alive(handle: str) -> bool:
-        parsed = Handle.parse(handle)
-        return parsed.runtime == runtime.name and runtime.status(parsed) == "running"
+def sweep_run(ctx: RunContext) -> Swept:
+    """Resume the run if a stage was interrupted and no live process holds its lease."""
+    run = ctx.store.get_run(ctx.run.id)
+    if run.status != "running":
+        return Swept(run.id, FINISHED, f"the run is {run.status.replace('_', ' ')}")
+    interrupted = [
+        s.name for s in ctx.store.stages(run.id) if s.status == "running" and s.name != "watch"
+    ]
+    if not interrupted:
+        return Swept(run.id, IDLE, "no stage is in progress")
+    stage = interrupted[0]
+    try:
+        with run_lease(ctx.store, run.id):
+            ctx.event(
+                "run_resumed",
+                f"stage {stage} was interrupted (its process is gone); the watchdog resumes it",
+                stage=stage,
+            )
+            ctx.console.say(f"    run {run.id}: {stage} was interrupted; resuming it")
+            _resume(ctx, stage)
+    except LeaseHeld as held:
+        return Swept(run.id, WATCHED, f"{held.holder.describe()} is working on it")
+    except TweakopsError as exc:
+        return Swept(run.id, FAILED, f"resuming {stage} failed: {exc}")
+    final = ctx.store.get_run(run.id)
+    return Swept(run.id, RESUMED, f"resumed from {stage}: {final.verdict or final.status}")
 
-    return is_alive
+
+def _resume(ctx: RunContext, stage: str) -> int:
+    from tweakops.pipeline import run_pipeline  # the pipeline runs this stage: import late
+
+    return run_pipeline(ctx, start=stage, watch_after=False)
 
 
-def _output_of(ctx: RunContext, trial: TrialRecord) -> Path:
-    return Path(trial.folder or trial_folder(ctx, trial.number)) / "output"
+def sweep(contexts: Sequence[RunContext]) -> Watched:
+    """Sweep several runs (`tweakops watch --all`); one failing run does not stop the rest."""
+    results = tuple(sweep_run(ctx) for ctx in contexts)
+    return Watched(results, sum(restart_count(ctx) for ctx in contexts))
+
+
+def follow(
+    contexts: Callable[[], Sequence[RunContext]],
+    wait_for_exits: Callable[[float], object],
+    poll: float,
+    duration: float | None,
+    clock: Callable[[], float],
+) -> Watched:
+    """Sweep, then wake on each container exit (or every `poll` s) and sweep again, until no
+    run is left running or `duration` s have passed. Returns the last sweep."""
+    deadline = None if duration is None else clock() + duration
+    while True:
+        watched = sweep(contexts())
+        running = [s for s in watched.runs if s.action in (WATCHED, IDLE)]
+        if not running or (deadline is not None and clock() >= deadline):
+            return watched
+        left = poll if deadline is None else max(0.0, min(poll, deadline - clock()))
+        wait_for_exits(left)
+
+
+def restart_count(ctx: RunContext) -> int:
+    return sum(len(ctx.store.events(ctx.run.id, kind)) for kind in RESTART_EVENTS)
