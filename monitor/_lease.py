@@ -70,7 +70,10 @@ def run_lease(
         with _held_lock:
             _held[key] += 1
         try:
-            yield _claim(store, run_id, owner, seconds)
+            lease = _claim(store, run_id, owner, seconds)
+            if lease.owner != owner:  # taken over while we were stopped past its expiry
+                raise LeaseHeld(lease)
+            yield lease
         finally:
             with _held_lock:
                 _held[key] -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -70,7 +71,10 @@ def supervise(
 ) -> Supervised:
     """Run `spec` until it ends in a way a restart cannot mend, or the limits stop it.
 
-    `timeout` is the trial's wall budget across all attempts. A restart runs the same spec
+    `timeout` is the trial's wall budget across all attempts. The restart limit and the
+    backoff count failed attempts in a row that finished no epoch: an attempt that made
+    progress starts the count again, so a long training survives any number of faults
+    that each leave it further on. A restart runs the same spec
     again (same image, mounts, params, limits): the script resumes from its checkpoints in
     output_dir. `adopt` is an attempt still running from an earlier tweakops process: it is
     waited for first instead of starting a new one. Before a restart the runtime must be
@@ -80,19 +84,26 @@ def supervise(
     probe = probe or Probe()
     deadline = None if timeout is None else time.monotonic() + timeout
     attempts: list[Attempt] = []
+    fruitless = 0  # failed attempts in a row that finished no epoch: the limit and the backoff
     while True:
         number = len(attempts) + 1
-        if attempts:
+        start: Callable[[TrialSpec], Handle] = runtime.start
+        if adopt is not None:
+            start = functools.partial(runtime.adopt, adopt)
+        elif attempts:
             _write_separator(spec.log_path, number, attempts[-1].status)
-            _await_runtime(runtime, policy.engine_wait, sleep)
-        attempt = _run_attempt(runtime, spec, number, _remaining(deadline), on_start, probe, adopt)
+            start = functools.partial(
+                _start_when_ready, runtime, limit=policy.engine_wait, sleep=sleep
+            )
+        attempt = _run_attempt(runtime, spec, number, _remaining(deadline), on_start, probe, start)
         adopt = None
         attempts.append(attempt)
         if not restartable(attempt.verdict, attempt.progressed):
             return Supervised(attempt.status, attempt.verdict, tuple(attempts))
-        if attempt.number > policy.max_restarts:
+        fruitless = 1 if attempt.progressed else fruitless + 1
+        if fruitless > policy.max_restarts:
             return Supervised(attempt.status, RESTARTS_EXHAUSTED, tuple(attempts))
-        delay = policy.delay(attempt.number)
+        delay = policy.delay(fruitless)
         left = _remaining(deadline)
         if left is not None and left <= delay:
             out_of_time = ExitStatus(code=None, timed_out=True)
@@ -109,11 +120,11 @@ def _run_attempt(
     timeout: float | None,
     on_start: Callable[[Handle, int], None] | None,
     probe: Probe,
-    adopt: Handle | None,
+    start: Callable[[TrialSpec], Handle],
 ) -> Attempt:
     """Start (or adopt), wait and remove one attempt; leave no process behind on interrupts."""
     started, first_epoch = time.time(), probe.last_epoch()
-    handle = runtime.adopt(adopt, spec) if adopt is not None else runtime.start(spec)
+    handle = start(spec)
     try:
         if on_start is not None:
             on_start(handle, number)
@@ -130,15 +141,28 @@ def _run_attempt(
     )
 
 
-def _await_runtime(runtime: Runtime, limit: float, sleep: Callable[[float], None]) -> None:
-    """Block until the runtime can start containers again, or say that it did not come back."""
+def _start_when_ready(
+    runtime: Runtime, spec: TrialSpec, limit: float, sleep: Callable[[float], None]
+) -> Handle:
+    """Start a restart, waiting up to `limit` s for a runtime that is away (an engine restart).
+
+    The engine may answer on an old connection while it shuts down, so a failed start is
+    retried too, not only a failed ping.
+    """
     waited = 0.0
-    while not runtime.ready():
+    while True:
+        if runtime.ready():
+            try:
+                return runtime.start(spec)
+            except RuntimeUnavailable as exc:
+                error: Exception = exc
+        else:
+            error = RuntimeUnavailable(f"the {runtime.name} runtime does not answer")
         if waited >= limit:
             raise RuntimeUnavailable(
-                f"the {runtime.name} runtime did not come back within {limit:.0f} s; the trial "
-                "stays recorded as running: start the engine and run `tweakops watch --all`"
-            )
+                f"could not restart trial {spec.name!r} within {limit:.0f} s ({error}); start "
+                "the engine and rerun the stage: the trial resumes from its checkpoint"
+            ) from error
         sleep(ENGINE_POLL_SECONDS)
         waited += ENGINE_POLL_SECONDS
 

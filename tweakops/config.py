@@ -309,14 +309,12 @@ def _parse_watchdog(value: object, source: str) -> RestartPolicy:
     values: dict[str, Any] = {}
     for key, raw in value.items():
         number = _as_number(raw)
-        if number is None or (key == "max_restarts" and number != int(number)):
-            kind = "a whole number" if key == "max_restarts" else "a number of seconds"
+        whole = key == "max_restarts"
+        if number is None or number < 0 or (whole and number != int(number)):
+            kind = "a whole number, 0 or more" if whole else "a number of seconds, 0 or more"
             raise ConfigError(f"watchdog.{key} in {source} must be {kind}, got {raw!r}")
-        values[fields.get(str(key), str(key))] = int(number) if key == "max_restarts" else number
-    try:
-        return RestartPolicy(**values)
-    except ConfigError as exc:
-        raise ConfigError(f"watchdog in {source}: {exc}") from None
+        values[fields.get(str(key), str(key))] = int(number) if whole else number
+    return RestartPolicy(**values)
 
 
 _PARSERS["watchdog"] = _parse_watchdog

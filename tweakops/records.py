@@ -70,10 +70,11 @@ class EventRecord:
     message: str
     data: dict[str, Any] = field(default_factory=dict)
 
-# The watchdog's events: a trial restarted by its supervisor, restarted or adopted after its
-# tweakops process was lost, and a run taken over by `tweakops watch`.
-RESTART_EVENTS = ("trial_restarted", "trial_resumed", "trial_adopted")
-WATCHDOG_EVENTS = (*RESTART_EVENTS, "run_resumed")
+
+# The watchdog's events: a trial restarted by its supervisor or after its tweakops process was
+# lost; a trial adopted (still running) and a run taken over by `tweakops watch`.
+RESTART_EVENTS = ("trial_restarted", "trial_resumed")
+WATCHDOG_EVENTS = (*RESTART_EVENTS, "trial_adopted", "run_resumed")
 
 
 @dataclass(frozen=True)

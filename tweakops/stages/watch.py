@@ -58,30 +58,44 @@ def watch(ctx: RunContext) -> Watched:
 
 def sweep_run(ctx: RunContext) -> Swept:
     """Resume the run if a stage was interrupted and no live process holds its lease."""
-    run = ctx.store.get_run(ctx.run.id)
-    if run.status != "running":
-        return Swept(run.id, FINISHED, f"the run is {run.status.replace('_', ' ')}")
-    interrupted = [
-        s.name for s in ctx.store.stages(run.id) if s.status == "running" and s.name != "watch"
-    ]
-    if not interrupted:
-        return Swept(run.id, IDLE, "no stage is in progress")
-    stage = interrupted[0]
+    run_id = ctx.run.id
+    if (untouched := _nothing_to_resume(ctx)) is not None:
+        return untouched  # cheap look first: no lease taken for finished or idle runs
     try:
-        with run_lease(ctx.store, run.id):
+        with run_lease(ctx.store, run_id):
+            if (untouched := _nothing_to_resume(ctx)) is not None:
+                return untouched  # another watchdog finished it just before we got the lease
+            stage = _interrupted(ctx)[0]
             ctx.event(
                 "run_resumed",
                 f"stage {stage} was interrupted (its process is gone); the watchdog resumes it",
                 stage=stage,
             )
-            ctx.console.say(f"    run {run.id}: {stage} was interrupted; resuming it")
-            _resume(ctx, stage)
+            ctx.console.say(f"    run {run_id}: {stage} was interrupted; resuming it")
+            try:
+                _resume(ctx, stage)
+            except TweakopsError as exc:
+                return Swept(run_id, FAILED, f"resuming {stage} failed: {exc}")
     except LeaseHeld as held:
-        return Swept(run.id, WATCHED, f"{held.holder.describe()} is working on it")
-    except TweakopsError as exc:
-        return Swept(run.id, FAILED, f"resuming {stage} failed: {exc}")
-    final = ctx.store.get_run(run.id)
-    return Swept(run.id, RESUMED, f"resumed from {stage}: {final.verdict or final.status}")
+        return Swept(run_id, WATCHED, f"{held.holder.describe()} is working on it")
+    final = ctx.store.get_run(run_id)
+    return Swept(run_id, RESUMED, f"resumed from {stage}: {final.verdict or final.status}")
+
+
+def _interrupted(ctx: RunContext) -> list[str]:
+    """Stages recorded as running (the watch stage itself aside), in pipeline order."""
+    stages = ctx.store.stages(ctx.run.id)
+    return [s.name for s in stages if s.status == "running" and s.name != "watch"]
+
+
+def _nothing_to_resume(ctx: RunContext) -> Swept | None:
+    """FINISHED or IDLE when the run needs no watchdog, else None."""
+    run = ctx.store.get_run(ctx.run.id)
+    if run.status != "running":
+        return Swept(run.id, FINISHED, f"the run is {run.status.replace('_', ' ')}")
+    if not _interrupted(ctx):
+        return Swept(run.id, IDLE, "no stage is in progress")
+    return None
 
 
 def _resume(ctx: RunContext, stage: str) -> int:
