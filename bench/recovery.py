@@ -50,9 +50,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.runtime_overhead import spec_in  # noqa: E402
 from monitor import RestartPolicy  # noqa: E402
 from training import read_epochs  # noqa: E402
-from tweakops.config import Resources  # noqa: E402
 from tweakops.errors import TweakopsError  # noqa: E402
 from tweakops.runtime import TrialSpec, get_runtime  # noqa: E402
 
@@ -184,6 +184,7 @@ class Restart:
     time: float
     attempt: int  # the attempt that ended: 1 for the first start
     cause: str
+    delay: float  # the backoff the watchdog waited before this restart
 
 
 def match_restarts(
@@ -211,7 +212,6 @@ class Measured:
     restarts: int  # as the supervisor itself counted them
     notes: tuple[str, ...] = ()
     logged: tuple[Restart, ...] = ()  # the supervisor's own restart records, if it keeps any
-    policy: RestartPolicy | None = None  # its backoff, if known
 
     def unplanned(self) -> int:
         """Restarts the bench did not cause: more restarts than faults, or unmatched records."""
@@ -265,9 +265,8 @@ def fault_table(measured: Measured, schedule: Sequence[Fault]) -> list[str]:
     rest (starting the new attempt, the script's startup and one epoch of training).
     """
     matched = match_restarts(measured.deaths, measured.logged)[0] if measured.logged else []
-    policy = measured.policy
     head = f"{'fault':>5} {'planned':>14} {'killed in':>9} {'resumed at':>10} {'recovery s':>10}"
-    if matched and policy is not None:
+    if matched:
         head += f" {'= noticed':>9} {'+ backoff':>9} {'+ start+epoch':>13}"
     lines = [head + f" {'redone':>6}"]
     for recovery, fault in zip(measured.recoveries, schedule, strict=False):
@@ -277,11 +276,10 @@ def fault_table(measured: Measured, schedule: Sequence[Fault]) -> list[str]:
             f"{_num(recovery.seconds):>10}"
         )
         restart = matched[recovery.fault - 1] if matched else None
-        if restart is not None and policy is not None:
+        if restart is not None:
             noticed = restart.time - recovery.death
-            delay = policy.delay(restart.attempt)
-            rest = None if recovery.seconds is None else recovery.seconds - noticed - delay
-            line += f" {noticed:>9.2f} {delay:>9.2f} {_num(rest):>13}"
+            rest = None if recovery.seconds is None else recovery.seconds - noticed - restart.delay
+            line += f" {noticed:>9.2f} {restart.delay:>9.2f} {_num(rest):>13}"
         elif matched:
             line += f" {'—':>9} {'—':>9} {'—':>13}"
         lines.append(line + f" {recovery.redone:>6}")
@@ -428,18 +426,7 @@ def trial_folder(folder: Path, source: Path, params: dict[str, Any]) -> Path:
 
 def bench_spec(folder: Path, name: str, image: str | None) -> TrialSpec:
     """The spec tweakops would build for the trial folder (bench labels, default limits)."""
-    return TrialSpec(
-        name=name,
-        command=("python", "train.py"),
-        workdir=folder / "src",
-        output_dir=folder / "output",
-        log_path=folder / "log.txt",
-        env={"TWEAKOPS_PARAMS": str(folder / "params.json")},
-        image=image,
-        labels=BENCH_LABELS,
-        memory_limit=Resources().memory,
-        cpus=Resources().cpus,
-    )
+    return spec_in(folder, name, image, BENCH_LABELS)
 
 
 def read_accuracy(output: Path) -> float | None:
@@ -595,7 +582,12 @@ def run_tweakops(setup: Setup, scratch: Path) -> tuple[Measured, str | None, Pat
         (s["result"].get("image") for s in snapshot["stages"] if s["name"] == "train"), None
     )
     logged = tuple(
-        Restart(float(e["time"]), int(e["data"].get("attempt", 0)), str(e["data"].get("cause")))
+        Restart(
+            float(e["time"]),
+            int(e["data"].get("attempt", 0)),
+            str(e["data"].get("cause")),
+            float(e["data"].get("delay", 0.0)),
+        )
         for e in restarted
     )
     measured = Measured(
@@ -609,11 +601,10 @@ def run_tweakops(setup: Setup, scratch: Path) -> tuple[Measured, str | None, Pat
             f"{', '.join(causes) or 'none'}), trial 0 restarts {trial.get('restarts')}, "
             f"status {snapshot['run']['status']}",
             "noticed: the kill → its trial_restarted event; backoff: the watchdog's delay "
-            "before that restart (policy.delay(attempt): it grows with every restart of the "
-            "trial, progress or not)",
+            "before that restart (from the event; it starts again after an attempt that "
+            "finished an epoch)",
         ),
         logged=logged,
-        policy=setup.policy,
     )
     return measured, image, repo
 

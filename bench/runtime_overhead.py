@@ -52,6 +52,11 @@ def trial_spec(folder: Path, name: str, image: str | None) -> TrialSpec:
     (folder / "src" / "accuracy.txt").unlink(missing_ok=True)
     (folder / "output").mkdir()
     (folder / "params.json").write_text("{}\n")
+    return spec_in(folder, name, image, {"tweakops.bench": "runtime_overhead"})
+
+
+def spec_in(folder: Path, name: str, image: str | None, labels: dict[str, str]) -> TrialSpec:
+    """The spec tweakops would build for a trial folder (src/, output/, params.json)."""
     resources = Resources()
     return TrialSpec(
         name=name,
@@ -61,7 +66,7 @@ def trial_spec(folder: Path, name: str, image: str | None) -> TrialSpec:
         log_path=folder / "log.txt",
         env={"TWEAKOPS_PARAMS": str(folder / "params.json")},
         image=image,
-        labels={"tweakops.bench": "runtime_overhead"},
+        labels=labels,
         memory_limit=resources.memory,
         cpus=resources.cpus,
     )

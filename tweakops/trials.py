@@ -157,6 +157,7 @@ def _supervise_and_record(
             verdict=attempt.verdict,
             resumed_from_epoch=epoch,
             attempt=attempt.number,
+            delay=delay,
         )
         ctx.console.say(
             f"    trial {record.number}: {attempt.status.describe()}, "

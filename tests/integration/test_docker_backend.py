@@ -397,19 +397,23 @@ supervise(DockerRuntime(), spec, RestartPolicy(), on_start=announce)
 """
 
 
-def test_ctrl_c_of_a_tweakops_process_removes_its_running_container(
-    runtime: DockerRuntime, make_spec: MakeSpec
-) -> None:
-    spec = make_spec(SLEEPER)
-    fields = {
+def _driver_fields(spec: TrialSpec, labels: dict[str, str]) -> dict[str, Any]:
+    return {
         "name": spec.name,
         "command": list(spec.command),
         "workdir": str(spec.workdir),
         "output_dir": str(spec.output_dir),
         "log_path": str(spec.log_path),
         "image": spec.image,
-        "labels": {SESSION_LABEL: SESSION},
+        "labels": labels,
     }
+
+
+def test_ctrl_c_of_a_tweakops_process_removes_its_running_container(
+    runtime: DockerRuntime, make_spec: MakeSpec
+) -> None:
+    spec = make_spec(SLEEPER)
+    fields = _driver_fields(spec, {SESSION_LABEL: SESSION})
     driver = subprocess.Popen(
         [sys.executable, "-c", CTRL_C_DRIVER, json.dumps(fields)],
         cwd=ROOT,
@@ -439,18 +443,6 @@ def test_a_program_missing_from_the_image_is_a_code_error_named_in_the_log(
     status = runtime.wait(started(spec), timeout=30)
     assert status.code == 127 and classify(status) == "code_error"
     assert "no-such-program-xyz" in spec.log_path.read_text()
-
-
-def _driver_fields(spec: TrialSpec, labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "command": list(spec.command),
-        "workdir": str(spec.workdir),
-        "output_dir": str(spec.output_dir),
-        "log_path": str(spec.log_path),
-        "image": spec.image,
-        "labels": labels,
-    }
 
 
 def test_a_container_that_outlived_its_tweakops_process_is_adopted_with_its_output(

@@ -111,9 +111,8 @@ def test_report_compares_with_the_peer_and_the_goals() -> None:
     setup = Setup("local", 2, 0, 10, 0.5, RestartPolicy(), (Fault(3, 0.5), Fault(6, 0.5)))
     logged = tuple(rec(e, float(e)) for e in range(1, 11))
     # tweakops: 0.8 s to the next epoch after each kill, noticed 0.2 s and 0.05 s after.
-    restarts = (Restart(3.4, 1, "exit 137"), Restart(6.25, 2, "exit 137"))
-    policy = RestartPolicy(backoff_initial=0.5, backoff_factor=1.0)
-    ours = Measured("tweakops", logged, (3.2, 6.2), 0.75, 2, logged=restarts, policy=policy)
+    restarts = (Restart(3.4, 1, "exit 137", 0.5), Restart(6.25, 2, "exit 137", 0.5))
+    ours = Measured("tweakops", logged, (3.2, 6.2), 0.75, 2, logged=restarts)
     # The peer redoes epoch 3 after the first kill, 0.6 s after it; then 0.8 s.
     peer = Measured("peer", (*logged[:3], rec(3, 3.8), *logged[3:]), (3.2, 6.2), 0.75, 2)
     text = report(setup, ours, peer, 0.75, ["heading"])
@@ -130,14 +129,14 @@ def test_report_compares_with_the_peer_and_the_goals() -> None:
 
 
 def test_restart_records_are_matched_to_kills_and_the_others_reported() -> None:
-    engine = Restart(5.0, 2, "exit 143")  # an engine restart between the two kills
-    ours = (Restart(3.5, 1, "exit 137"), engine, Restart(7.0, 3, "exit 137"))
+    engine = Restart(5.0, 2, "exit 143", 0.5)  # an engine restart between the two kills
+    ours = (Restart(3.5, 1, "exit 137", 0.5), engine, Restart(7.0, 3, "exit 137", 0.5))
     matched, extra = match_restarts([3.2, 6.2], ours)
     assert matched == [ours[0], ours[2]] and extra == [engine]
     assert match_restarts([3.2, 6.2], ours[:1]) == ([ours[0], None], [])
     setup = Setup("docker", 2, 0, 10, 0.5, RestartPolicy(), (Fault(3, 0.5), Fault(6, 0.5)))
     logged = tuple(rec(e, float(e)) for e in range(1, 11))
-    disturbed = Measured("tweakops", logged, (3.2, 6.2), 0.75, 3, logged=ours, policy=setup.policy)
+    disturbed = Measured("tweakops", logged, (3.2, 6.2), 0.75, 3, logged=ours)
     peer = Measured("peer", logged, (3.2, 6.2), 0.75, 3)  # Docker's RestartCount: 3 for 2
     text = report(setup, disturbed, peer, 0.75, [])
     warnings = [line for line in text.splitlines() if "WARNING" in line]

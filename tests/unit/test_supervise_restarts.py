@@ -1,4 +1,4 @@
-"""supervise() decisions with a fake runtime: progress, the engine coming back, adopted trials.
+"""supervise() decisions with a fake runtime: restarts, backoff, progress, the engine, adoption.
 
 The fake runtime plays a script: each attempt ends with a given status after completing a
 given number of epochs, which the probe reads like the harness's epochs.jsonl. Sleeps are
@@ -359,3 +359,81 @@ def test_ctrl_c_while_following_an_adopted_attempt_kills_and_removes_it(
     with pytest.raises(KeyboardInterrupt):
         supervise(runtime, spec, RestartPolicy(), adopt=Handle("fake", "77"))
     assert runtime.calls == ["adopt 77", "wait 77", "kill 77", "remove 77"]
+
+
+# --- attempts, backoff and the budget ---------------------------------------------------------
+
+
+def test_every_attempt_is_removed_after_it_ends(spec: TrialSpec, slept: list[float]) -> None:
+    runtime = FakeRuntime([(KILLED, 0), (OK, 0)])
+    result = supervise(runtime, spec, RestartPolicy(), sleep=slept.append)
+    assert result.verdict == "ok" and result.restarts == 1
+    assert runtime.calls == [
+        *("start s1", "wait s1", "remove s1"),
+        *("ready", "start s2", "wait s2", "remove s2"),
+    ]
+    assert [a.handle for a in result.attempts] == ["fake:s1", "fake:s2"]
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (OOM_KILLED, "oom"),
+        (ExitStatus(code=None, signal=9, timed_out=True), "timeout"),
+        (ExitStatus(code=2), "code_error"),
+    ],
+)
+def test_failures_that_would_fail_again_are_not_restarted(
+    spec: TrialSpec, slept: list[float], status: ExitStatus, verdict: str
+) -> None:
+    runtime = FakeRuntime([(status, 0), (OK, 0)])
+    result = supervise(runtime, spec, RestartPolicy(), sleep=slept.append)
+    assert result.verdict == verdict and result.restarts == 0 and result.status == status
+
+
+def test_zero_max_restarts_gives_up_after_the_first_infrastructure_failure(
+    spec: TrialSpec, slept: list[float]
+) -> None:
+    runtime = FakeRuntime([(KILLED, 0), (OK, 0)])
+    result = supervise(runtime, spec, RestartPolicy(max_restarts=0), sleep=slept.append)
+    assert result.verdict == "restarts_exhausted" and len(result.attempts) == 1
+
+
+def test_backoff_sleeps_grow_between_fruitless_restarts(
+    spec: TrialSpec, slept: list[float]
+) -> None:
+    runtime = FakeRuntime([(KILLED, 0)] * 3 + [(OK, 0)])
+    policy = RestartPolicy(backoff_initial=1.0, backoff_factor=3.0)
+    supervise(runtime, spec, policy, sleep=slept.append)
+    assert slept == [1.0, 3.0, 9.0]
+
+
+def test_no_restart_is_attempted_when_the_backoff_would_outlast_the_budget(
+    spec: TrialSpec, slept: list[float]
+) -> None:
+    runtime = FakeRuntime([(KILLED, 0), (OK, 0)])
+    policy = RestartPolicy(backoff_initial=30.0)
+    result = supervise(runtime, spec, policy, timeout=5.0, sleep=slept.append)
+    assert result.verdict == "timeout" and result.status.timed_out
+    assert slept == [] and runtime.started == 1
+
+
+def test_an_error_in_on_start_kills_and_removes_the_attempt(spec: TrialSpec) -> None:
+    runtime = FakeRuntime([(OK, 0)])
+
+    def broken(_handle: Handle, _number: int) -> None:
+        raise RuntimeError("store is locked")
+
+    with pytest.raises(RuntimeError, match="store is locked"):
+        supervise(runtime, spec, RestartPolicy(), on_start=broken)
+    assert runtime.calls == ["start s1", "kill s1", "remove s1"]
+
+
+def test_separator_starts_on_its_own_line_after_output_without_newline(
+    spec: TrialSpec, slept: list[float]
+) -> None:
+    spec.log_path.write_text("epoch 3/10")
+    supervise(FakeRuntime([(KILLED, 0), (OK, 0)]), spec, RestartPolicy(), sleep=slept.append)
+    assert spec.log_path.read_text() == (
+        "epoch 3/10\n--- attempt 2 (restart after killed by SIGKILL) ---\n"
+    )

@@ -75,7 +75,7 @@ def test_a_watchdog_that_is_not_a_mapping_is_refused(value: Any) -> None:
 def test_max_restarts_must_be_a_whole_number(value: Any) -> None:
     with pytest.raises(ConfigError) as error:
         watchdog({"max_restarts": value})
-    expected = f"watchdog.max_restarts in tweakops.yaml must be a whole number, 0 or more, got"
+    expected = "watchdog.max_restarts in tweakops.yaml must be a whole number, 0 or more, got"
     assert f"{expected} {value!r}" in str(error.value)
 
 
