@@ -56,6 +56,7 @@ class Probe:
 
     last_epoch: Callable[[], int] = lambda: 0  # completed epochs so far
     finished: Callable[[], bool] = lambda: False  # the metric file exists: the script ended
+    stopped: Callable[[], str | None] = lambda: None  # "pruned"/"cancelled" by the tuner
 
 
 def supervise(
@@ -87,6 +88,10 @@ def supervise(
     fruitless = 0  # failed attempts in a row that finished no epoch: the limit and the backoff
     while True:
         number = len(attempts) + 1
+        if (reason := probe.stopped()) is not None:  # stopped before this attempt started
+            if adopt is not None:
+                _abandon(runtime, adopt)
+            return Supervised(ExitStatus(code=None), reason, tuple(attempts))
         start: Callable[[TrialSpec], Handle] = runtime.start
         if adopt is not None:
             start = functools.partial(runtime.adopt, adopt)
@@ -98,6 +103,8 @@ def supervise(
         attempt = _run_attempt(runtime, spec, number, _remaining(deadline), on_start, probe, start)
         adopt = None
         attempts.append(attempt)
+        if attempt.verdict != OK and (reason := probe.stopped()) is not None:
+            return Supervised(attempt.status, reason, tuple(attempts))  # the tuner stopped it
         if not restartable(attempt.verdict, attempt.progressed):
             return Supervised(attempt.status, attempt.verdict, tuple(attempts))
         fruitless = 1 if attempt.progressed else fruitless + 1

@@ -1,20 +1,73 @@
-"""The tuner loop on Optuna: seeded TPE, study in the run store's database, resumable."""
+"""The tuner loops: Optuna (seeded TPE, median pruning, parallel trials) and escalation.
+
+Both loops only decide: `evaluate(number, params, control)` runs a trial somewhere else and
+returns its metric (None when it failed or was stopped). `control` carries the per-epoch
+reports back (for pruning) and the order to stop (pruned, or cancelled because the
+threshold was reached by a sibling). The Optuna study lives in a database, so a restarted
+loop finishes the trials that were in flight and never repeats a finished one.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
+from tuning.settings import Pruning
 from tuning.space import ParamSpec
-from tuning.stop import Observation, StopRules, Verdict, best_of, judge
+from tuning.stop import (
+    CANCELLED,
+    COMPLETE,
+    FAILED,
+    PRUNED,
+    Observation,
+    StopRules,
+    Verdict,
+    best_of,
+    judge,
+)
+from tweakops.errors import StoreError
 
-Evaluate = Callable[[int, dict[str, Any]], float | None]
-"""Runs trial `number` with `params`; returns its metric, or None when it failed."""
+
+@dataclass
+class TrialControl:
+    """A running trial's line to the tuner: epoch reports in, a stop order out."""
+
+    number: int
+    params: dict[str, Any]
+    trial: optuna.Trial | None = None  # None: no pruning for this trial
+    stop: threading.Event = field(default_factory=threading.Event)
+    reason: str | None = None  # pruned | cancelled, once stopped
+
+    def report(self, epoch: int, value: float) -> bool:
+        """Record one epoch's metric; True when the trial must stop now."""
+        if self.trial is not None and not self.stop.is_set():
+            self.trial.report(value, epoch)
+            if self.trial.should_prune():
+                self.halt(PRUNED)
+        return self.stop.is_set()
+
+    def halt(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.reason = reason
+            self.stop.set()
+
+    @property
+    def state(self) -> str | None:
+        return self.reason
+
+
+OWNER_ATTR = "tweakops_owner"  # the run that asked a trial: only it may resume the trial
+Evaluate = Callable[[int, dict[str, Any], TrialControl], float | None]
+"""Runs trial `number` with `params`; returns its metric, or None when it failed or stopped."""
+OnResult = Callable[[Observation], None]
 
 
 @dataclass(frozen=True)
@@ -24,27 +77,55 @@ class TuneOutcome:
     best: Observation | None
 
 
-def open_study(storage_url: str, name: str, seed: int, startup_trials: int) -> optuna.Study:
+def open_study(
+    storage_url: str, name: str, seed: int, startup_trials: int, pruning: Pruning | None = None
+) -> optuna.Study:
+    """Create or load the study; SQLite waits for locks instead of failing (optuna#820)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
-    return optuna.create_study(
-        study_name=name,
-        storage=storage_url,
-        sampler=sampler,
-        direction="maximize",
-        load_if_exists=True,
-    )
+    pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
+    if pruning is not None:
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_epochs
+        )
+    engine: dict[str, Any] = {"pool_pre_ping": True}
+    if storage_url.startswith("sqlite"):
+        engine["connect_args"] = {"timeout": 60}
+    try:
+        storage = optuna.storages.RDBStorage(storage_url, engine_kwargs=engine)
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction="maximize",
+            load_if_exists=True,
+        )
+    except (ImportError, SQLAlchemyError) as exc:
+        where = storage_url.split("@")[-1]  # never a user name or anything before it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreError(
+            f"cannot open the study {name!r} at {where}: {first}; check tuning.storage, that "
+            "the server answers, and PGPASSWORD (or ~/.pgpass) on this machine"
+        ) from exc
 
 
 def finished(study: optuna.Study) -> list[Observation]:
     """Trials the study already holds; trial numbers are Optuna's + 1 (0 is the defaults)."""
-    done = (TrialState.COMPLETE, TrialState.FAIL)
+    states = {
+        TrialState.COMPLETE: COMPLETE,
+        TrialState.FAIL: FAILED,
+        TrialState.PRUNED: PRUNED,
+    }
     return [
         Observation(
-            t.number + 1, dict(t.params), t.value if t.state == TrialState.COMPLETE else None
+            t.number + 1,
+            dict(t.params),
+            t.value if t.state == TrialState.COMPLETE else None,
+            t.user_attrs.get("stopped", states[t.state]),
         )
         for t in study.trials
-        if t.state in done
+        if t.state in states
     ]
 
 
@@ -55,36 +136,163 @@ def run_study(
     study: optuna.Study,
     baseline: Observation,
     elapsed_before: float = 0.0,
+    parallel: int = 1,
+    on_result: OnResult | None = None,
     clock: Callable[[], float] = time.monotonic,
+    owner: str = "",
 ) -> TuneOutcome:
-    """Propose, evaluate, tell, until a stop rule fires; interrupted trials are finished first."""
+    """Ask, evaluate (up to `parallel` at once), tell, until a stop rule fires.
+
+    Trials are tagged with `owner` (the run). Trials of this owner left RUNNING by a tuner
+    that died are finished first, with their own params; on a shared study the RUNNING
+    trials of other owners belong to live tuners elsewhere and are left alone. When a rule
+    fires, trials still running are cancelled (the threshold stops at once); so are lost
+    trials when a rule already holds on resume.
+    """
     start = clock()
     history = [baseline, *finished(study)]
-    for lost in [t for t in study.trials if t.state == TrialState.RUNNING]:
-        history.append(_tell(study, lost.number, dict(lost.params), evaluate))
+    lost = [
+        t
+        for t in study.trials
+        if t.state == TrialState.RUNNING and t.user_attrs.get(OWNER_ATTR, "") == owner
+    ]
     distributions = {p.name: p.distribution() for p in space}
-    while (verdict := judge(history, rules, elapsed_before + clock() - start)) is None:
+
+    def revive(frozen: optuna.trial.FrozenTrial) -> TrialControl:
+        trial = optuna.Trial(study, frozen._trial_id)
+        return TrialControl(frozen.number + 1, dict(frozen.params), trial)
+
+    def next_control() -> TrialControl | None:
+        if lost:
+            return revive(lost.pop(0))
         if not space:
-            return _nothing_to_tune(history)
+            return None
         trial = study.ask(distributions)
-        history.append(_tell(study, trial.number, dict(trial.params), evaluate))
+        trial.set_user_attr(OWNER_ATTR, owner)
+        return TrialControl(trial.number + 1, dict(trial.params), trial)
+
+    def tell(control: TrialControl, value: float | None) -> Observation:
+        number = control.number - 1
+        observed = _observed(control, value)
+        if observed.state == COMPLETE:
+            study.tell(number, value)
+        else:
+            if observed.state != FAILED and control.trial is not None:
+                control.trial.set_user_attr("stopped", observed.state)
+            pruned = observed.state == PRUNED
+            study.tell(number, state=TrialState.PRUNED if pruned else TrialState.FAIL)
+        if on_result is not None:
+            on_result(observed)
+        return observed
+
+    verdict = _loop(
+        history, rules, parallel, next_control, evaluate, tell, (start, elapsed_before), clock
+    )
+    for control in map(revive, lost):  # decided before they were resumed: stop their processes
+        control.halt(CANCELLED)
+        history.append(tell(control, evaluate(control.number, control.params, control)))
+    if verdict is None:
+        verdict = _nothing_to_tune()
     return TuneOutcome(verdict, tuple(history), best_of(history))
 
 
-def _tell(
-    study: optuna.Study, number: int, params: dict[str, Any], evaluate: Evaluate
-) -> Observation:
-    value = evaluate(number + 1, params)
-    if value is None:
-        study.tell(number, state=TrialState.FAIL)
-    else:
-        study.tell(number, value)
-    return Observation(number + 1, params, value)
+def run_ladder(
+    ladder: Sequence[dict[str, Any]],
+    evaluate: Evaluate,
+    rules: StopRules,
+    done: Sequence[Observation],
+    baseline: Observation,
+    elapsed_before: float = 0.0,
+    on_result: OnResult | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> TuneOutcome:
+    """The escalate strategy: trial k runs rung k of the ladder, until a rule fires or the
+    ladder ends. `done` are rungs already finished by an earlier tuner (never repeated)."""
+    start = clock()
+    history = [baseline, *done]
+    rungs = list(enumerate(ladder, start=1))[len(done) :]
+
+    def next_control() -> TrialControl | None:
+        if not rungs:
+            return None
+        number, params = rungs.pop(0)
+        return TrialControl(number, dict(params))
+
+    def tell(control: TrialControl, value: float | None) -> Observation:
+        observed = _observed(control, value)
+        if on_result is not None:
+            on_result(observed)
+        return observed
+
+    verdict = _loop(history, rules, 1, next_control, evaluate, tell, (start, elapsed_before), clock)
+    if verdict is None:
+        best = best_of(history)
+        best_text = f"best {best.value:.4f} at trial {best.number}" if best else "no metric"
+        message = (
+            f"budget spent: threshold {rules.threshold} not reached, the ladder's "
+            f"{len(ladder)} rung(s) are all trained; {best_text}"
+        )
+        verdict = Verdict(False, "ladder", message)
+    return TuneOutcome(verdict, tuple(history), best_of(history))
 
 
-def _nothing_to_tune(history: list[Observation]) -> TuneOutcome:
+def _loop(
+    history: list[Observation],
+    rules: StopRules,
+    parallel: int,
+    next_control: Callable[[], TrialControl | None],
+    evaluate: Evaluate,
+    tell: Callable[[TrialControl, float | None], Observation],
+    started: tuple[float, float],
+    clock: Callable[[], float],
+) -> Verdict | None:
+    """Keep `parallel` trials running while no rule fires; None when there is nothing to run.
+
+    `started` is (clock() at the start, seconds spent by earlier tuners of this run).
+    """
+    start, elapsed_before = started
+    running: dict[Future[float | None], TrialControl] = {}
+    exhausted = False
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="trial") as pool:
+        try:
+            while True:
+                verdict = judge(history, rules, elapsed_before + clock() - start)
+                if verdict is not None:
+                    break
+                while not exhausted and len(running) < parallel:
+                    if len(history) + len(running) >= rules.max_trials:
+                        break
+                    control = next_control()
+                    if control is None:
+                        exhausted = True
+                        break
+                    future = pool.submit(evaluate, control.number, control.params, control)
+                    running[future] = control
+                if not running:
+                    return None  # nothing left to try
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: running[f].number):
+                    history.append(tell(running.pop(future), future.result()))
+        finally:
+            for control in running.values():
+                control.halt(CANCELLED)  # the siblings of a decided run, or Ctrl-C
+    for future, control in sorted(running.items(), key=lambda item: item[1].number):
+        history.append(tell(control, future.result()))
+    if running and (late := judge(history, rules, 0.0)) is not None and late.reached:
+        return late  # a cancelled sibling finished anyway, above the threshold
+    return verdict
+
+
+def _observed(control: TrialControl, value: float | None) -> Observation:
+    """A finished value is kept even if a stop order came late (cancel nothing finished)."""
+    if value is not None:
+        return Observation(control.number, control.params, value)
+    return Observation(control.number, control.params, None, control.reason or FAILED)
+
+
+def _nothing_to_tune() -> Verdict:
     message = (
-        "threshold not reached and nothing to tune: tweakops.yaml has no search_space, "
-        "so only the defaults were trained; add one to let tuning try other values"
+        "stalled: threshold not reached and nothing to tune: tweakops.yaml has no "
+        "search_space, so only the defaults were trained; add one to let tuning try other values"
     )
-    return TuneOutcome(Verdict(False, "nothing_to_tune", message), tuple(history), best_of(history))
+    return Verdict(False, "nothing_to_tune", message)

@@ -113,6 +113,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("--image", help="Container image to train in (file: image)."),
             click.option("--entrypoint", help="Script to run (file: entrypoint)."),
+            click.option("--parallel", help="Trials at once while tuning (file: tuning.parallel)."),
         ]
     ):
         func = option(func)
@@ -205,7 +206,10 @@ _stage_command(
     "tune",
     tune,
     "Stage 4: tune until the threshold or a budget stops it (exit 3 if not reached).",
-    [click.option("--seed", type=int, default=0, show_default=True)],
+    [
+        click.option("--seed", type=int, help="Sampler seed (file: tuning.seed, default 0)."),
+        click.option("--parallel", type=click.IntRange(1, 64), help="Trials at once."),
+    ],
 )
 _stage_command(
     "notify",

@@ -14,6 +14,7 @@ import yaml
 
 from monitor import RestartPolicy
 from notify.settings import NotifySettings
+from tuning.settings import TuningSettings, parse_parallel, parse_tuning
 from tuning.space import ParamSpec, SpaceError, parse_space
 from tweakops.errors import ConfigError
 
@@ -29,6 +30,7 @@ KEYS = (
     "notify",
     "resources",
     "watchdog",
+    "tuning",
 )
 RESOURCE_KEYS = ("memory", "cpus")
 WATCHDOG_KEYS = ("max_restarts", "backoff", "backoff_max", "engine_wait")
@@ -60,6 +62,7 @@ class Config:
     notify: NotifySettings = field(default_factory=NotifySettings)
     resources: Resources = field(default_factory=Resources)
     watchdog: RestartPolicy = field(default_factory=RestartPolicy)
+    tuning: TuningSettings = field(default_factory=TuningSettings)
 
 
 def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -95,9 +98,15 @@ def parse_config(raw: object, source: str = CONFIG_FILE) -> Config:
 
 def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
     """Command-line values win over the file; they are validated the same way."""
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:
+            continue
+        if key == "parallel":  # the one tuning setting with a flag of its own
+            number = _as_number(value)
+            whole = int(number) if number is not None and number == int(number) else value
+            parallel = parse_parallel(whole, "--parallel")
+            values["tuning"] = replace(values.get("tuning", config.tuning), parallel=parallel)
             continue
         if key not in _PARSERS:
             raise ConfigError(f"unknown override {key!r}: allowed are {', '.join(KEYS)}")
@@ -318,3 +327,4 @@ def _parse_watchdog(value: object, source: str) -> RestartPolicy:
 
 
 _PARSERS["watchdog"] = _parse_watchdog
+_PARSERS["tuning"] = parse_tuning

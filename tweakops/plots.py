@@ -9,6 +9,8 @@ from pathlib import Path
 from tweakops.files import atomic_write
 from tweakops.records import TrialRecord
 
+PLOT_FILE = "accuracy.png"  # in the run folder: rewritten after every finished trial
+
 
 def accuracy_plot(trials: Sequence[TrialRecord], threshold: float, metric: str, path: Path) -> Path:
     """Write a PNG of the trials' metric with the best-so-far line and the threshold."""
@@ -19,6 +21,7 @@ def accuracy_plot(trials: Sequence[TrialRecord], threshold: float, metric: str, 
 
     scored = [(t.number, t.accuracy) for t in trials if t.accuracy is not None]
     failed = [t.number for t in trials if t.status == "failed"]
+    stopped = [t.number for t in trials if t.status in ("pruned", "cancelled")]
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=100)
     if scored:
         numbers, values = zip(*scored, strict=True)
@@ -29,6 +32,8 @@ def accuracy_plot(trials: Sequence[TrialRecord], threshold: float, metric: str, 
         axes.step(numbers, best, where="post", color="#228833", label="best so far")
     if failed:
         axes.plot(failed, [0.0] * len(failed), "x", color="#cc3311", label="failed trial")
+    if stopped:
+        axes.plot(stopped, [0.0] * len(stopped), "v", color="#999999", label="pruned/cancelled")
     axes.axhline(threshold, color="#ee7733", linestyle="--", label=f"threshold {threshold}")
     axes.set_xlabel("trial (0 = the defaults)")
     axes.set_ylabel(metric)

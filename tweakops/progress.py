@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from training import read_epochs
 from tweakops.console import Console
@@ -13,10 +15,21 @@ POLL_SECONDS = 0.5
 
 
 class EpochProgress:
-    """A background reader that prints each newly logged epoch; use as a context manager."""
+    """A background reader that prints each newly logged epoch; use as a context manager.
 
-    def __init__(self, console: Console, output_dir: Path, trial: int) -> None:
+    `on_poll(new_epochs)` is called from the reader thread at every poll (new_epochs may be
+    empty): the tuner's pruning reads the epochs there and may stop the trial.
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        output_dir: Path,
+        trial: int,
+        on_poll: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.console, self.output_dir, self.trial = console, output_dir, trial
+        self.on_poll = on_poll
         self._shown = len(read_epochs(output_dir))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"progress-t{trial}", daemon=True)
@@ -41,7 +54,8 @@ class EpochProgress:
 
     def show_new(self) -> None:
         epochs = read_epochs(self.output_dir)
-        for row in epochs[self._shown :]:
+        new = epochs[self._shown :]
+        for row in new:
             metrics = " ".join(
                 f"{k}={v:.4f}"
                 for k, v in row.items()
@@ -49,3 +63,5 @@ class EpochProgress:
             )
             self.console.say(f"      trial {self.trial} epoch {row.get('epoch')}: {metrics}")
         self._shown = max(self._shown, len(epochs))
+        if self.on_poll is not None:
+            self.on_poll(new)

@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor import Attempt, Probe, Supervised, supervise
 from training import read_epochs, read_metric
+from tuning import TrialControl
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.errors import MetricError
@@ -22,6 +23,7 @@ from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, TrialSpec
 
 LOG_TAIL_LINES = 20
+STOPPED = ("pruned", "cancelled")  # verdicts of trials the tuner stopped
 
 
 def trial_folder(ctx: RunContext, number: int) -> Path:
@@ -70,9 +72,14 @@ def trial_spec(ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, 
 
 
 def execute_trial(
-    ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, Any], timeout: float
+    ctx: RunContext,
+    plan: TrialPlan,
+    number: int,
+    params: dict[str, Any],
+    timeout: float,
+    control: TrialControl | None = None,
 ) -> TrialRecord:
-    """Start trial `number` from scratch and supervise it to the end."""
+    """Start trial `number` from scratch and supervise it to the end (or the tuner's stop)."""
     folder = prepare_trial(ctx, number, params, plan.config.metric)
     record = TrialRecord(
         run_id=ctx.run.id,
@@ -84,11 +91,15 @@ def execute_trial(
     )
     ctx.store.save_trial(record)
     ctx.console.say(f"    trial {number}: {_compact(params) or 'the defaults'}")
-    return _supervise_and_record(ctx, plan, record, timeout)
+    return _supervise_and_record(ctx, plan, record, timeout, control=control)
 
 
 def resume_trial(
-    ctx: RunContext, plan: TrialPlan, record: TrialRecord, timeout: float
+    ctx: RunContext,
+    plan: TrialPlan,
+    record: TrialRecord,
+    timeout: float,
+    control: TrialControl | None = None,
 ) -> TrialRecord:
     """Finish a trial whose tweakops process was lost (the caller holds the run's lease).
 
@@ -115,7 +126,7 @@ def resume_trial(
             resumed_from_epoch=epoch,
         )
         record = ctx.store.update_trial(record, restarts=record.restarts + 1)
-    return _supervise_and_record(ctx, plan, record, timeout, adopt=orphan)
+    return _supervise_and_record(ctx, plan, record, timeout, adopt=orphan, control=control)
 
 
 def _running_attempt(plan: TrialPlan, record: TrialRecord) -> Handle | None:
@@ -132,17 +143,21 @@ def _supervise_and_record(
     record: TrialRecord,
     timeout: float,
     adopt: Handle | None = None,
+    control: TrialControl | None = None,
 ) -> TrialRecord:
     spec = trial_spec(ctx, plan, record.number, record.params)
     metric_files = [d / f"{plan.config.metric}.txt" for d in (spec.output_dir, spec.workdir)]
     probe = Probe(
         last_epoch=lambda: _last_epoch(spec.output_dir),
         finished=lambda: any(path.is_file() for path in metric_files),
+        stopped=lambda: control.reason if control is not None else None,
     )
     started = record
+    current: list[Handle] = []  # the running attempt, for the tuner's stop order
 
     def on_start(handle: Handle, attempt: int) -> None:
         nonlocal started
+        current[:] = [handle]
         started = replace(record, handle=str(handle))
         ctx.store.update_trial(started, restarts=record.restarts + attempt - 1)
 
@@ -164,7 +179,18 @@ def _supervise_and_record(
             f"restarting from its last checkpoint (epoch {epoch})"
         )
 
-    with EpochProgress(ctx.console, spec.output_dir, record.number):
+    def on_poll(epochs: list[dict[str, Any]]) -> None:
+        if control is None:
+            return
+        pruning = plan.config.tuning.pruning
+        for row in epochs:
+            value = _epoch_metric(row, pruning.metric if pruning else None)
+            if value is not None:
+                control.report(int(row.get("epoch", 0)), value)
+        if control.stop.is_set() and current:
+            plan.runtime.kill(current[0])  # supervise() sees probe.stopped() and ends
+
+    with EpochProgress(ctx.console, spec.output_dir, record.number, on_poll):
         outcome = supervise(
             plan.runtime,
             spec,
@@ -183,6 +209,8 @@ def _record_outcome(
 ) -> TrialRecord:
     restarts = record.restarts + outcome.restarts
     done = replace(record, ended=time.time(), restarts=restarts)
+    if outcome.verdict in STOPPED:
+        return _stopped(ctx, done, outcome.verdict, spec.output_dir)
     if outcome.verdict != "ok":
         error = _failure_text(outcome, config)
         return _failed(ctx, done, outcome.verdict, error, spec.log_path)
@@ -214,6 +242,29 @@ def _failed(
     )
     ctx.console.say(f"    trial {record.number}: failed: {error}")
     return saved
+
+
+def _stopped(ctx: RunContext, record: TrialRecord, reason: str, output: Path) -> TrialRecord:
+    """A trial the tuner stopped: pruned (hopeless) or cancelled (the run was decided)."""
+    epoch = _last_epoch(output)
+    why = (
+        f"pruned after epoch {epoch}: below the median of earlier trials at that epoch"
+        if reason == "pruned"
+        else f"cancelled after epoch {epoch}: the tuning was decided by another trial"
+    )
+    saved = ctx.store.save_trial(replace(record, status=reason, verdict=reason, error=why))
+    ctx.event(f"trial_{reason}", f"trial {record.number} {why}", trial=record.number, epoch=epoch)
+    ctx.console.say(f"    trial {record.number}: {why}")
+    return saved
+
+
+def _epoch_metric(row: dict[str, Any], preferred: str | None) -> float | None:
+    """The epoch's pruning metric: `preferred`, else val_accuracy, else accuracy."""
+    for key in (preferred, "val_accuracy", "accuracy"):
+        value = row.get(key) if key else None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 def _failure_text(outcome: Supervised, config: Config) -> str:

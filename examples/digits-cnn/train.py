@@ -14,21 +14,10 @@ from sklearn.model_selection import train_test_split
 import training
 
 EPOCHS = training.param("epochs", 5)
-LEARNING_RATE = training.param("learning_rate", 0.003)
 BATCH_SIZE = training.param("batch_size", 64)
-CONV_BLOCKS = training.param("conv_blocks", 1)
-FILTERS = training.param("filters", 8)
-KERNEL_SIZE = training.param("kernel_size", 3)
-DENSE_UNITS = training.param("dense_units", 32)
-DROPOUT = training.param("dropout", 0.0)
-OPTIMIZER = training.param("optimizer", "adam")
 SEED = training.param("seed", 0)
-
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
+# Architecture and optimizer (conv_blocks, filters, kernel_size, dense_units, dropout,
+# optimizer, learning_rate) are params too: training.keras_cnn reads them.
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -38,34 +27,10 @@ def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return train_test_split(images, digits.target, test_size=0.25, random_state=0)
 
 
-def build_model() -> keras.Model:
-    """conv_blocks x (Conv2D + MaxPooling2D), then Dense + Dropout + softmax."""
-    if not 1 <= CONV_BLOCKS <= 3:
-        raise ValueError(f"conv_blocks must be 1, 2 or 3 (8x8 images), got {CONV_BLOCKS}")
-    if OPTIMIZER not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {OPTIMIZER!r}")
-    model = keras.Sequential([keras.Input(shape=(8, 8, 1))])
-    for block in range(CONV_BLOCKS):
-        model.add(
-            keras.layers.Conv2D(FILTERS * 2**block, KERNEL_SIZE, padding="same", activation="relu")
-        )
-        model.add(keras.layers.MaxPooling2D(2))
-    model.add(keras.layers.Flatten())
-    model.add(keras.layers.Dense(DENSE_UNITS, activation="relu"))
-    model.add(keras.layers.Dropout(DROPOUT))
-    model.add(keras.layers.Dense(10, activation="softmax"))
-    model.compile(
-        optimizer=OPTIMIZERS[OPTIMIZER](learning_rate=LEARNING_RATE),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-
-
 def main() -> None:
     keras.utils.set_random_seed(SEED)
     x_train, x_test, y_train, y_test = load_data()
-    model = build_model()
+    model = training.keras_cnn(input_shape=(8, 8, 1), classes=10)
     model.fit(
         x_train,
         y_train,

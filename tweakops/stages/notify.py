@@ -10,7 +10,7 @@ from notify import NotifySettings, RunOutcome, build_message, deliver, resend, s
 from tweakops.config import Config, notify_from_env
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
-from tweakops.plots import accuracy_plot
+from tweakops.plots import PLOT_FILE, accuracy_plot
 from tweakops.trials import log_tail
 
 
@@ -114,4 +114,4 @@ def _attachments(ctx: RunContext, config: Config) -> list[Any]:
     trials = ctx.store.trials(ctx.run.id)
     if not trials:
         return []
-    return [accuracy_plot(trials, config.threshold, config.metric, ctx.folder / "accuracy.png")]
+    return [accuracy_plot(trials, config.threshold, config.metric, ctx.folder / PLOT_FILE)]

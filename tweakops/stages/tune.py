@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from tuning import Observation, StopRules, open_study, run_study
+from tuning import (
+    Observation,
+    StopRules,
+    TrialControl,
+    TuneOutcome,
+    open_study,
+    run_ladder,
+    run_study,
+)
 from tweakops.context import RunContext
 from tweakops.plan import TrialPlan, make_plan
+from tweakops.plots import PLOT_FILE, accuracy_plot
 from tweakops.records import TrialRecord
 from tweakops.trials import execute_trial, publish_best, resume_trial
 
-DEFAULT_SEED = 0
+FINISHED = ("succeeded", "failed", "pruned", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,8 @@ class Tuned:
     best_params: dict[str, Any] = field(default_factory=dict)
     trials: int = 0
     model_dir: str | None = None
+    outcome: str = ""  # reached | budget spent | stalled
+    strategy: str = "optuna"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,57 +45,114 @@ class Tuned:
         return self.verdict
 
 
-def tune(ctx: RunContext, seed: int = DEFAULT_SEED) -> Tuned:
-    """Resume or start the run's study; trial 0 (stage 3) is the baseline."""
+def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) -> Tuned:
+    """Resume or start tuning; trial 0 (stage 3) is the baseline. Flags override the file."""
     ctx.result_of("train")
     plan = make_plan(ctx)
-    ctx.console.say(f"    trials run on {plan.describe()}")
     config = plan.config
+    settings = config.tuning
+    if parallel is not None:
+        settings = replace(settings, parallel=parallel)
+    at_once = f", {settings.parallel} at once" if settings.parallel > 1 else ""
+    ctx.console.say(f"    trials run on {plan.describe()}{at_once} ({settings.strategy})")
     records = {t.number: t for t in ctx.store.trials(ctx.run.id)}
     baseline = Observation(0, {}, records[0].accuracy)
-    rules = StopRules(config.threshold, config.max_trials, config.time_budget)
-    spent = sum(t.duration or 0.0 for n, t in records.items() if n > 0 and t.status != "running")
-    deadline = time.monotonic() + config.time_budget - spent
-    study = open_study(
-        ctx.store.storage_url,
-        f"tweakops-{ctx.run.id}",
-        seed,
-        startup_trials=min(10, max(2, config.max_trials // 3)),
+    rules = StopRules(
+        config.threshold, config.max_trials, config.time_budget, patience=settings.patience
     )
+    spent = sum(t.duration or 0.0 for n, t in records.items() if n > 0 and t.status != "running")
+    started = time.monotonic()
+    deadline = started + config.time_budget - spent
 
-    def evaluate(number: int, params: dict[str, Any]) -> float | None:
+    def evaluate(number: int, params: dict[str, Any], control: TrialControl) -> float | None:
         timeout = deadline - time.monotonic()
-        record = _run_or_resume(ctx, plan, number, params, timeout)
+        record = _run_or_resume(ctx, plan, number, params, timeout, control)
         return record.accuracy if record.status == "succeeded" else None
 
-    outcome = run_study(config.search_space, evaluate, rules, study, baseline, elapsed_before=spent)
+    def on_result(_observed: Observation) -> None:
+        trials = ctx.store.trials(ctx.run.id)
+        accuracy_plot(trials, config.threshold, config.metric, ctx.folder / PLOT_FILE)
+
+    if settings.strategy == "escalate":
+        done = _finished_rungs(records)
+        elapsed = spent + time.monotonic() - started
+        outcome = run_ladder(
+            settings.ladder, evaluate, rules, done, baseline, elapsed, on_result=on_result
+        )
+    else:
+        study = open_study(
+            settings.storage or ctx.store.storage_url,
+            settings.study or f"tweakops-{ctx.run.id}",
+            settings.seed if seed is None else seed,
+            startup_trials=min(10, max(2, config.max_trials // 3)),
+            pruning=settings.pruning,
+        )
+        outcome = run_study(
+            config.search_space,
+            evaluate,
+            rules,
+            study,
+            baseline,
+            elapsed_before=spent + time.monotonic() - started,
+            parallel=settings.parallel,
+            on_result=on_result,
+            owner=ctx.run.id,
+        )
+    if not (ctx.folder / PLOT_FILE).exists():
+        on_result(outcome.history[0])  # no tuning trial ran: the plot shows trial 0
+    return _conclude(ctx, config.metric, config.threshold, outcome, settings.strategy)
+
+
+def _conclude(
+    ctx: RunContext, metric: str, threshold: float, outcome: TuneOutcome, strategy: str
+) -> Tuned:
     best = outcome.best
+    mine = {t.number: t for t in ctx.store.trials(ctx.run.id)}
+    best_record = mine.get(best.number) if best is not None and best.value is not None else None
     model_dir = None
-    if best is not None and best.value is not None:
-        best_record = {t.number: t for t in ctx.store.trials(ctx.run.id)}[best.number]
-        publish_best(ctx, best_record, config.metric)
+    if best_record is not None:
+        publish_best(ctx, best_record, metric)
         model_dir = f"{best_record.folder}/output"
     status = "reached" if outcome.verdict.reached else "not_reached"
     ctx.store.update_run(ctx.run.id, status=status, verdict=outcome.verdict.message)
     return Tuned(
         reached=outcome.verdict.reached,
         rule=outcome.verdict.rule,
+        outcome=outcome.verdict.outcome,
         verdict=outcome.verdict.message,
-        threshold=config.threshold,
+        threshold=threshold,
         best_trial=best.number if best else None,
         best_accuracy=best.value if best else None,
         best_params=dict(best.params) if best else {},
         trials=len(outcome.history),
         model_dir=model_dir,
+        strategy=strategy,
     )
 
 
+def _finished_rungs(records: dict[int, TrialRecord]) -> list[Observation]:
+    """Ladder trials 1..k that an earlier tuner finished, in order (stops at the first gap)."""
+    done = []
+    for number in range(1, len(records) + 1):
+        record = records.get(number)
+        if record is None or record.status not in FINISHED:
+            break
+        state = {"succeeded": "complete"}.get(record.status, record.status)
+        done.append(Observation(number, record.params, record.accuracy, state))
+    return done
+
+
 def _run_or_resume(
-    ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, Any], timeout: float
+    ctx: RunContext,
+    plan: TrialPlan,
+    number: int,
+    params: dict[str, Any],
+    timeout: float,
+    control: TrialControl,
 ) -> TrialRecord:
     existing = {t.number: t for t in ctx.store.trials(ctx.run.id)}.get(number)
     if existing is not None and existing.status == "running":
-        return resume_trial(ctx, plan, existing, timeout)
-    if existing is not None and existing.status in ("succeeded", "failed"):
+        return resume_trial(ctx, plan, existing, timeout, control)
+    if existing is not None and existing.status in FINISHED:
         return existing  # finished before a crash of the tuner: never repeated
-    return execute_trial(ctx, plan, number, params, timeout)
+    return execute_trial(ctx, plan, number, params, timeout, control)

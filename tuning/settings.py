@@ -1,0 +1,183 @@
+"""How to tune: the `tuning:` mapping of tweakops.yaml, parsed and validated.
+
+tuning:
+  strategy: optuna            # or escalate: climb `ladder` until the threshold is met
+  seed: 0                     # the sampler's seed (optuna)
+  patience: 5                 # stop ("stalled") after 5 finished trials with no new best
+  pruning: {metric: val_accuracy, warmup_epochs: 2, startup_trials: 2}   # or false
+  parallel: 1                 # trials at once
+  storage: postgresql://tweakops@db.example.org/studies   # default: the run store
+  study: digits-cnn           # the study's name on a shared storage
+  ladder:                     # strategy escalate: each rung is one trial's params
+    - {conv_blocks: 1, filters: 16, epochs: 10}
+    - {conv_blocks: 2, filters: 32, epochs: 15}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tweakops.errors import ConfigError
+
+STRATEGIES: tuple[str, ...] = ("optuna", "escalate")
+TUNING_KEYS = ("strategy", "seed", "patience", "pruning", "parallel", "storage", "study", "ladder")
+PRUNING_KEYS = ("metric", "warmup_epochs", "startup_trials")
+_STORAGE = re.compile(r"^(postgresql(\+\w+)?|mysql(\+\w+)?|sqlite)://", re.IGNORECASE)
+_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@|[?&]password=", re.IGNORECASE)
+_STUDY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """A MedianPruner fed by each epoch's `metric` (from the trial's epochs.jsonl)."""
+
+    metric: str = "val_accuracy"  # falls back to "accuracy" when an epoch has no such key
+    warmup_epochs: int = 2  # never prune before this many epochs
+    startup_trials: int = 2  # trials that must have finished before any is pruned
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    strategy: str = "optuna"
+    seed: int = 0
+    patience: int | None = None  # None: no "stalled" rule
+    pruning: Pruning | None = Pruning()
+    parallel: int = 1
+    storage: str | None = None  # None: the run store's SQLite database
+    study: str | None = None  # None: one study per run
+    ladder: tuple[dict[str, Any], ...] = ()
+
+
+def parse_tuning(value: object, source: str) -> TuningSettings:
+    """The `tuning` mapping; every error names the key, the value and what is allowed."""
+    if value is None:
+        return TuningSettings()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"tuning in {source} must be a mapping with keys {', '.join(TUNING_KEYS)}"
+        )
+    unknown = [str(k) for k in value if k not in TUNING_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"unknown key tuning.{unknown[0]} in {source}: allowed are {', '.join(TUNING_KEYS)}"
+        )
+    fields: dict[str, Any] = {}
+    for key, raw in value.items():
+        fields[str(key)] = _PARSERS[str(key)](raw, f"tuning.{key} in {source}")
+    settings = TuningSettings(**fields)
+    if settings.strategy == "escalate" and not settings.ladder:
+        raise ConfigError(
+            f"tuning.strategy escalate in {source} needs tuning.ladder: a list of params, one "
+            "mapping per trial, smallest model first"
+        )
+    return settings
+
+
+def parse_parallel(value: object, where: str) -> int:
+    return _whole(value, where, low=1, high=64)
+
+
+def _strategy(value: object, where: str) -> str:
+    if value not in STRATEGIES:
+        raise ConfigError(f"{where} must be one of {', '.join(STRATEGIES)}, got {value!r}")
+    return str(value)
+
+
+def _whole(value: object, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ConfigError(f"{where} must be a whole number from {low} to {high}, got {value!r}")
+    if not low <= int(value) <= high:
+        raise ConfigError(f"{where} must be a whole number from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+def _patience(value: object, where: str) -> int | None:
+    return None if value is None else _whole(value, where, low=1, high=10_000)
+
+
+def _pruning(value: object, where: str) -> Pruning | None:
+    if value is False or value is None:
+        return None
+    if value is True:
+        return Pruning()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{where} must be false or a mapping like {{metric: val_accuracy, warmup_epochs: 2}}"
+        )
+    unknown = [str(k) for k in value if k not in PRUNING_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]} in {where}: allowed are {', '.join(PRUNING_KEYS)}"
+        )
+    metric = value.get("metric", Pruning.metric)
+    if not isinstance(metric, str) or not _PARAM.match(metric):
+        raise ConfigError(
+            f"{where}: metric must name an epoch metric like val_accuracy, got {metric!r}"
+        )
+    return Pruning(
+        metric=metric,
+        warmup_epochs=_whole(value.get("warmup_epochs", 2), f"{where}: warmup_epochs", 0, 10_000),
+        startup_trials=_whole(
+            value.get("startup_trials", 2), f"{where}: startup_trials", 0, 10_000
+        ),
+    )
+
+
+def _storage(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _STORAGE.match(value.strip()):
+        raise ConfigError(
+            f"{where} must be a database URL like postgresql://user@host/db, got {value!r}"
+        )
+    if _PASSWORD.search(value.strip()):
+        raise ConfigError(
+            f"{where} holds a password: keep it out of the repository; leave it out of the URL "
+            "and set PGPASSWORD (or ~/.pgpass) on the machines that tune"
+        )
+    return value.strip()
+
+
+def _study(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _STUDY.match(value):
+        raise ConfigError(
+            f"{where} must be a name of letters, digits, '_', '.', '-', got {value!r}"
+        )
+    return value
+
+
+def _seed(value: object, where: str) -> int:
+    return _whole(value, where, low=0, high=2**31 - 1)
+
+
+def _ladder(value: object, where: str) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of params, one mapping per trial")
+    rungs = []
+    for index, rung in enumerate(value, start=1):
+        if not isinstance(rung, Mapping) or not rung:
+            raise ConfigError(f"{where}: rung {index} must be a mapping of params, got {rung!r}")
+        for name, param in rung.items():
+            if not isinstance(name, str) or not _PARAM.match(name):
+                raise ConfigError(f"{where}: rung {index} has a bad param name {name!r}")
+            if not isinstance(param, str | int | float | bool):
+                raise ConfigError(
+                    f"{where}: rung {index} param {name} must be a number, string or boolean, "
+                    f"got {param!r}"
+                )
+        rungs.append(dict(rung))
+    return tuple(rungs)
+
+
+_PARSERS: dict[str, Any] = {
+    "strategy": _strategy,
+    "seed": _seed,
+    "patience": _patience,
+    "pruning": _pruning,
+    "parallel": parse_parallel,
+    "storage": _storage,
+    "study": _study,
+    "ladder": _ladder,
+}
