@@ -47,8 +47,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# Run as a script, sys.path[0] is bench/, where bench/tuning.py would shadow the tuning
+# package: drop bench/ and put the checkout first.
+sys.path[:] = [
+    str(ROOT),
+    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
+]
 
 from bench.runtime_overhead import spec_in  # noqa: E402
 from monitor import RestartPolicy  # noqa: E402

@@ -20,8 +20,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# Run as a script, sys.path[0] is bench/, where bench/tuning.py would shadow the tuning
+# package: drop bench/ and put the checkout first.
+sys.path[:] = [
+    str(ROOT),
+    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
+]
 
 from tweakops.config import Resources  # noqa: E402
 from tweakops.errors import TweakopsError  # noqa: E402

@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
 from tuning.settings import Pruning
 from tuning.space import ParamSpec
@@ -64,6 +64,7 @@ class TrialControl:
         return self.reason
 
 
+STORAGE_ATTEMPTS = 5
 OWNER_ATTR = "tweakops_owner"  # the run that asked a trial: only it may resume the trial
 Evaluate = Callable[[int, dict[str, Any], TrialControl], float | None]
 """Runs trial `number` with `params`; returns its metric, or None when it failed or stopped."""
@@ -92,7 +93,7 @@ def open_study(
     if storage_url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}
     try:
-        storage = optuna.storages.RDBStorage(storage_url, engine_kwargs=engine)
+        storage = _storage(storage_url, engine)
         return optuna.create_study(
             study_name=name,
             storage=storage,
@@ -101,13 +102,31 @@ def open_study(
             direction="maximize",
             load_if_exists=True,
         )
-    except (ImportError, SQLAlchemyError) as exc:
+    except ImportError as exc:
+        missing = exc.__cause__ or exc
+        raise StoreError(
+            f"cannot use the study storage {storage_url.split('://')[0]}://…: its database "
+            f"driver is missing ({missing}); install it with pip install 'tweakops[postgres]'"
+        ) from exc
+    except SQLAlchemyError as exc:
         where = storage_url.split("@")[-1]  # never a user name or anything before it
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(
             f"cannot open the study {name!r} at {where}: {first}; check tuning.storage, that "
             "the server answers, and PGPASSWORD (or ~/.pgpass) on this machine"
         ) from exc
+
+
+def _storage(url: str, engine: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """RDBStorage, retried while another machine creates the same tables (optuna#1092)."""
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except (IntegrityError, ProgrammingError):
+            if attempt == STORAGE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def finished(study: optuna.Study) -> list[Observation]:
@@ -171,6 +190,11 @@ def run_study(
         trial.set_user_attr(OWNER_ATTR, owner)
         return TrialControl(trial.number + 1, dict(trial.params), trial)
 
+    def refresh() -> None:
+        """Count trials that other machines finished on a shared study since we looked."""
+        known = {o.number for o in history}
+        history.extend(o for o in finished(study) if o.number not in known)
+
     def tell(control: TrialControl, value: float | None) -> Observation:
         number = control.number - 1
         observed = _observed(control, value)
@@ -186,7 +210,15 @@ def run_study(
         return observed
 
     verdict = _loop(
-        history, rules, parallel, next_control, evaluate, tell, (start, elapsed_before), clock
+        history,
+        rules,
+        parallel,
+        next_control,
+        evaluate,
+        tell,
+        (start, elapsed_before),
+        clock,
+        refresh,
     )
     for control in map(revive, lost):  # decided before they were resumed: stop their processes
         control.halt(CANCELLED)
@@ -245,6 +277,7 @@ def _loop(
     tell: Callable[[TrialControl, float | None], Observation],
     started: tuple[float, float],
     clock: Callable[[], float],
+    refresh: Callable[[], None] = lambda: None,
 ) -> Verdict | None:
     """Keep `parallel` trials running while no rule fires; None when there is nothing to run.
 
@@ -256,6 +289,7 @@ def _loop(
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="trial") as pool:
         try:
             while True:
+                refresh()
                 verdict = judge(history, rules, elapsed_before + clock() - start)
                 if verdict is not None:
                     break

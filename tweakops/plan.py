@@ -10,6 +10,9 @@ from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.runtime import LocalRuntime, Runtime, get_runtime
 
+# Frameworks whose import is slow enough that the local runtime imports them ahead of time.
+WARM_MODULES: dict[str, tuple[str, ...]] = {"keras": ("keras",)}
+
 
 @dataclass(frozen=True)
 class TrialPlan:
@@ -43,7 +46,9 @@ def make_plan(ctx: RunContext) -> TrialPlan:
             if ctx.runtime != "auto":
                 raise
             ctx.console.warn(f"using the local runtime: {exc}")
-            runtime = LocalRuntime()
+            runtime = get_runtime("local")
+    if isinstance(runtime, LocalRuntime) and inspected.get("framework") in WARM_MODULES:
+        runtime.prewarm(WARM_MODULES[inspected["framework"]])
     return TrialPlan(
         config=config,
         entrypoint=inspected["entrypoint"],

@@ -28,7 +28,9 @@ from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import ExitStatus, Handle, LocalRuntime, Runtime, TrialSpec, get_runtime
 from tweakops.runtime.docker_backend import DockerRuntime
 
-BACKENDS = ["local", pytest.param("docker", marks=pytest.mark.docker)]
+# local-warm: the local runtime handing each trial to a spare interpreter that imported a
+# module ahead of time (what it does for Keras): every contract must hold for it too.
+BACKENDS = ["local", "local-warm", pytest.param("docker", marks=pytest.mark.docker)]
 SLEEPER = "import time\ntime.sleep(30)\n"
 
 MakeSpec = Callable[..., TrialSpec]
@@ -40,6 +42,11 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[Runtime]:
     """Each backend in turn; docker on the real engine (skipped without one, failed in CI)."""
     if request.param == "local":
         yield get_runtime("local")
+        return
+    if request.param == "local-warm":
+        warm = LocalRuntime()
+        warm.prewarm(("json",))
+        yield warm
         return
     containers = docker_runtime(request.getfixturevalue("docker_engine"))
     yield containers
@@ -319,3 +326,55 @@ def test_get_runtime_gives_local_for_local_and_auto_and_lists_names_when_unknown
     assert isinstance(get_runtime("auto"), Runtime)  # local until a docker engine answers
     with pytest.raises(RuntimeUnavailable, match="unknown runtime 'podman'; expected one of auto"):
         get_runtime("podman")
+
+
+WARM_OWNER = """
+import sys, time
+from tweakops.runtime import LocalRuntime
+runtime = LocalRuntime()
+runtime.prewarm(("json",))
+print(runtime._spare.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_local_warm_hands_the_trial_to_the_spare_and_keeps_one_ready(make_spec: MakeSpec) -> None:
+    runtime = LocalRuntime()
+    runtime.prewarm(("json",))
+    spare = runtime._spare
+    assert spare is not None
+    script = """
+        import sibling, sys
+        print("main" if __name__ == "__main__" else __name__, sibling.VALUE, sys.argv[1:])
+        raise SystemExit(4)
+    """
+    spec = make_spec(script, command=("python", "train.py", "--flag"))
+    (spec.workdir / "sibling.py").write_text("VALUE = 42\n")
+    handle = runtime.start(spec)
+    assert handle.id == str(spare.pid)  # the warm interpreter became the trial
+    assert runtime._spare is not None and runtime._spare.pid != spare.pid  # the next one waits
+    status = runtime.wait(handle, timeout=30)
+    runtime.remove(handle)
+    assert status.code == 4 and classify(status) == "code_error"
+    assert "main 42 ['--flag']" in spec.log_path.read_text()
+
+
+def test_local_warm_error_traceback_lands_in_the_log(make_spec: MakeSpec) -> None:
+    runtime = LocalRuntime()
+    runtime.prewarm(("json",))
+    spec = make_spec("raise RuntimeError('bad model')\n")
+    handle = runtime.start(spec)
+    status = runtime.wait(handle, timeout=30)
+    runtime.remove(handle)
+    assert status.code == 1
+    assert "RuntimeError: bad model" in spec.log_path.read_text()
+
+
+def test_local_warm_spare_ends_with_the_process_that_owns_it() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", WARM_OWNER], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    spare = int(owner.stdout.readline())
+    assert _pid_alive(spare)
+    owner.kill()  # SIGKILL: no cleanup runs; the spare sees EOF on its stdin
+    owner.wait()
+    assert _until(lambda: not _pid_alive(spare))

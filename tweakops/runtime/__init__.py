@@ -21,17 +21,22 @@ __all__ = [
 ]
 
 
+_LOCAL: list[LocalRuntime] = []  # one per process: its warm spare serves every stage
+
+
 def get_runtime(name: str) -> Runtime:
     """The runtime for --runtime NAME: "local", "docker", or "auto" (docker if it answers)."""
     if name == "local":
-        return LocalRuntime()
+        if not _LOCAL:
+            _LOCAL.append(LocalRuntime())
+        return _LOCAL[0]
     if name == "docker":
         return _docker_runtime()
     if name == "auto":
         try:
             return _docker_runtime()
         except RuntimeUnavailable:
-            return LocalRuntime()
+            return get_runtime("local")
     raise RuntimeUnavailable(
         f"unknown runtime {name!r}; expected one of {', '.join(RUNTIME_NAMES)}"
     )
