@@ -378,3 +378,23 @@ def test_local_warm_spare_ends_with_the_process_that_owns_it() -> None:
     owner.kill()  # SIGKILL: no cleanup runs; the spare sees EOF on its stdin
     owner.wait()
     assert _until(lambda: not _pid_alive(spare))
+
+
+def test_local_warm_exit_keeps_atexit_handlers_and_unclosed_files(make_spec: MakeSpec) -> None:
+    runtime = LocalRuntime()
+    runtime.prewarm(("json",))
+    script = """
+        import atexit, os
+        out = os.environ["TWEAKOPS_OUTPUT"]
+        atexit.register(lambda: open(os.path.join(out, "atexit"), "w").write("ran"))
+        metric = open(os.path.join(out, "accuracy.txt"), "w")  # never closed
+        metric.write("0.91")
+        raise SystemExit("stopping with a message")
+    """
+    spec = make_spec(script)
+    handle = runtime.start(spec)
+    status = runtime.wait(handle, timeout=30)
+    runtime.remove(handle)
+    assert status.code == 1 and "stopping with a message" in spec.log_path.read_text()
+    assert (spec.output_dir / "accuracy.txt").read_text() == "0.91"
+    assert (spec.output_dir / "atexit").read_text() == "ran"
