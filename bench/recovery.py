@@ -80,7 +80,7 @@ _STARTED = time.monotonic()
 
 
 class BenchError(Exception):
-    """The bench could not measure: a run failed, a kill point never came."""
+    """The bench could not measure: a run failed, a kill point never came, a tuner failed."""
 
 
 def say(message: str) -> None:
@@ -313,7 +313,7 @@ def _same(accuracy: float | None, undisturbed: float | None) -> str:
     return "same" if accuracy == undisturbed else f"DIFFERS by {accuracy - undisturbed:+.4f}"
 
 
-def _verdict(met: bool) -> str:
+def met_word(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
@@ -343,7 +343,7 @@ def report(
     median, worst, per_fault = ours.median(), ours.worst(), ours.per_fault()
 
     def under_goal(value: float | None) -> str:
-        return f"< {GOAL_SECONDS:g} s: {_verdict(value is not None and value < GOAL_SECONDS)}"
+        return f"< {GOAL_SECONDS:g} s: {met_word(value is not None and value < GOAL_SECONDS)}"
 
     rows = [
         ("recovery median s", median, peer.median(), under_goal(median)),
@@ -352,7 +352,7 @@ def report(
             "redone epochs/fault",
             per_fault,
             peer.per_fault(),
-            f"≤ {GOAL_REDONE:g}: {_verdict(per_fault is not None and per_fault <= GOAL_REDONE)}",
+            f"≤ {GOAL_REDONE:g}: {met_word(per_fault is not None and per_fault <= GOAL_REDONE)}",
         ),
     ]
     lines.append(f"{'':<22} {'tweakops':>9} {'peer':>9} {'tweakops/peer':>14}  goal")

@@ -59,7 +59,15 @@ sys.path[:] = [
     *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
 ]
 
-from bench.recovery import bench_env, ratio, stop, tail  # noqa: E402
+from bench.recovery import (  # noqa: E402
+    BenchError,
+    bench_env,
+    met_word,
+    ratio,
+    say,
+    stop,
+    tail,
+)
 from training import read_epochs  # noqa: E402
 from tuning.space import ParamSpec, parse_space  # noqa: E402
 from tweakops.errors import TweakopsError  # noqa: E402
@@ -84,17 +92,6 @@ LADDER: tuple[dict[str, int], ...] = (
 POLL_SECONDS = 1.0
 WAIT_SECONDS = 120.0  # past the time budget: for the last trial and the run's own ending
 WORKER_FLAG = "--keras-tuner-worker"
-
-_STARTED = time.monotonic()
-
-
-class BenchError(Exception):
-    """The bench could not measure: a tuner's process failed."""
-
-
-def say(message: str) -> None:
-    """One progress line on stderr (the report goes to stdout)."""
-    print(f"[{time.monotonic() - _STARTED:7.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def load1() -> float:
@@ -327,10 +324,6 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def _verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
-
-
 def run_rows(runs: Sequence[Run], threshold: float) -> list[str]:
     head = (
         f"{'tuner':<12} {'seed':>4} {'trials to ' + format(threshold, 'g'):>22} "
@@ -392,7 +385,7 @@ def goal_line(ours: float | None, keras_tuner: float | None, tuners: Sequence[st
         return text + "NOT met (tweakops's median run did not reach the threshold)"
     if keras_tuner is None:
         return text + "met (Keras Tuner's median run did not reach the threshold)"
-    return text + f"{_verdict(ours <= GOAL_RATIO * keras_tuner)} ({ratio(ours, keras_tuner)})"
+    return text + f"{met_word(ours <= GOAL_RATIO * keras_tuner)} ({ratio(ours, keras_tuner)})"
 
 
 def breakdown_rows(runs: Sequence[Run], threshold: float, tuners: Sequence[str]) -> list[str]:
