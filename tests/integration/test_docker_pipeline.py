@@ -123,7 +123,7 @@ def test_aborted_build_leaves_no_container(docker_engine, make_repo, cli, home: 
         time.sleep(0.2)
     train.send_signal(signal.SIGTERM)
     _, stderr = train.communicate(timeout=60)
-    assert train.returncode == 130
+    assert train.returncode == 130, stderr[-3000:]
     assert "interrupted" in stderr.strip().splitlines()[-1]
     assert containers_of(docker_engine, run_id) == []
     train_stage = json.loads(cli("--json", "status", "--run", run_id).stdout)["stages"][2]
