@@ -889,14 +889,23 @@ def main(argv: list[str] | None = None) -> int:
         policy,
         tuple(schedule),
     )
-    # Subprocesses (`python -m tweakops`, train.py importing `training`) use this checkout.
+
+    def in_scratch() -> str:
+        with tempfile.TemporaryDirectory(prefix="tweakops-bench-recovery-") as scratch:
+            return measure(setup, Path(scratch))
+
+    return run_bench(in_scratch)
+
+
+def run_bench(measure: Callable[[], str]) -> int:
+    """Run `measure` with this checkout on subprocesses' PYTHONPATH; print its report, or
+    one `error:` line (exit 1; 130 on Ctrl-C)."""
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
     try:
-        with tempfile.TemporaryDirectory(prefix="tweakops-bench-recovery-") as scratch:
-            text = measure(setup, Path(scratch))
-    except (BenchError, TweakopsError) as exc:
+        text = measure()
+    except (BenchError, TweakopsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

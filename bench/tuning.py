@@ -64,13 +64,13 @@ from bench.recovery import (  # noqa: E402
     bench_env,
     met_word,
     ratio,
+    run_bench,
     say,
     stop,
     tail,
 )
 from training import read_epochs  # noqa: E402
 from tuning.space import ParamSpec, parse_space  # noqa: E402
-from tweakops.errors import TweakopsError  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "digits-cnn"
 GOAL_RATIO = 0.7
@@ -910,27 +910,16 @@ def main(argv: list[str] | None = None) -> int:
         tuners=tuple(t for t in TUNERS if t in args.tuners),
     )
     load_start = load1()
-    # Subprocesses (`python -m tweakops`, train.py importing `training`) use this checkout.
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
-    )
     say(f"load 1m {load_start:.2f} on {os.cpu_count()} CPUs")
-    try:
+
+    def in_scratch() -> str:
         if args.keep is not None:
             args.keep.mkdir(parents=True, exist_ok=False)
-            text = measure(setup, args.keep, load_start)
-        else:
-            with tempfile.TemporaryDirectory(prefix="tweakops-bench-tuning-") as scratch:
-                text = measure(setup, Path(scratch), load_start)
-    except (BenchError, TweakopsError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    say("done")
-    print(text)
-    return 0
+            return measure(setup, args.keep, load_start)
+        with tempfile.TemporaryDirectory(prefix="tweakops-bench-tuning-") as scratch:
+            return measure(setup, Path(scratch), load_start)
+
+    return run_bench(in_scratch)
 
 
 if __name__ == "__main__":
