@@ -568,14 +568,7 @@ def run_tweakops(setup: Setup, scratch: Path) -> tuple[Measured, str | None, Pat
             remove_containers(client, {"label": f"tweakops.run={run_id}"})
     if code != 0:
         raise BenchError(f"`tweakops run` exited {code} (0 = threshold reached):\n{tail(log)}")
-    status = subprocess.run(
-        [sys.executable, "-m", "tweakops", "--json", "status", "--run", run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    snapshot = json.loads(status.stdout)
+    snapshot = status_snapshot(run_id, env)
     trial = snapshot["trials"][0]
     restarted = sorted(
         (e for e in snapshot["events"] if e["kind"] == "trial_restarted"),
@@ -895,6 +888,18 @@ def main(argv: list[str] | None = None) -> int:
             return measure(setup, Path(scratch))
 
     return run_bench(in_scratch)
+
+
+def status_snapshot(run_id: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """`tweakops --json status --run RUN_ID`: the run, its stages, trials and events."""
+    status = subprocess.run(
+        [sys.executable, "-m", "tweakops", "--json", "status", "--run", run_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(status.stdout))
 
 
 def run_bench(measure: Callable[[], str]) -> int:

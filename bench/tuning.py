@@ -66,6 +66,7 @@ from bench.recovery import (  # noqa: E402
     ratio,
     run_bench,
     say,
+    status_snapshot,
     stop,
     tail,
 )
@@ -572,14 +573,7 @@ def run_tweakops(tuner: str, seed: int, setup: Setup, scratch: Path) -> Run:
         raise BenchError(
             f"{tuner} seed {seed}: `tweakops run` exited {code} (0 reached, 3 not):\n{tail(log)}"
         )
-    status = subprocess.run(
-        [sys.executable, "-m", "tweakops", "--json", "status", "--run", run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    snapshot = json.loads(status.stdout)
+    snapshot = status_snapshot(run_id, env)
     trials_dir = home / "runs" / run_id / "trials"
     trials = tuple(
         _trial_from_record(t, trials_dir)
