@@ -298,8 +298,19 @@ def hp_declaration(spec: ParamSpec) -> tuple[str, dict[str, Any]]:
     }
 
 
-def example_space() -> tuple[ParamSpec, ...]:
-    return parse_space(example_config()["search_space"])
+def example_space(space: Path | None = None) -> tuple[ParamSpec, ...]:
+    return parse_space(search_space(space))
+
+
+def search_space(space: Path | None) -> Any:
+    """The example's search_space, or the one in the yaml file `space` (--space)."""
+    if space is None:
+        return example_config()["search_space"]
+    loaded = yaml.safe_load(space.read_text())
+    if not isinstance(loaded, dict) or "search_space" not in loaded:
+        raise BenchError(f"{space} has no search_space: key")
+    parse_space(loaded["search_space"])  # a bad one fails here, not in every tuner
+    return loaded["search_space"]
 
 
 def example_config() -> dict[str, Any]:
@@ -319,6 +330,7 @@ class Setup:
     runtime: str
     parallel: int
     tuners: tuple[str, ...] = TUNERS
+    space: Path | None = None  # a yaml whose search_space replaces the example's, for all
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -474,8 +486,9 @@ def make_repo(folder: Path, tuner: str, seed: int, setup: Setup) -> Path:
     shutil.copytree(EXAMPLE, folder, ignore=ignore)
     script = folder / "train.py"
     script.write_text(seeded_source(script.read_text(), seed))
+    base = {**example_config(), "search_space": search_space(setup.space)}
     config = tweakops_config(
-        example_config(), tuner, seed, setup.threshold, setup.max_trials, setup.time_budget
+        base, tuner, seed, setup.threshold, setup.max_trials, setup.time_budget
     )
     (folder / "tweakops.yaml").write_text(
         f"# bench/tuning.py: {tuner}, seed {seed}\n" + yaml.safe_dump(config, sort_keys=False)
@@ -610,6 +623,7 @@ def run_keras_tuner(seed: int, setup: Setup, scratch: Path) -> Run:
         "time_budget": setup.time_budget,
         "events": str(events),
         "directory": str(folder / "kt"),
+        "space": None if setup.space is None else str(setup.space),
     }
     (folder / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWEAKOPS_")}
@@ -719,7 +733,7 @@ def keras_tuner_worker(config_path: Path) -> int:
     x_train, x_test, y_train, y_test = example.load_data()  # train.py's own split
 
     seed, threshold = int(config["seed"]), float(config["threshold"])
-    space = example_space()
+    space = example_space(None if config.get("space") is None else Path(config["space"]))
     knob_names = set(training.CNN_DEFAULTS)
     current: dict[str, Any] = {}
     done: list[Trial] = []
@@ -845,7 +859,10 @@ def measure(setup: Setup, scratch: Path, load_start: float) -> str:
                 runs.append(run_tweakops(tuner, seed, setup, scratch))
             wall = runs[-1].wall(setup.threshold)
             say(f"seed {seed}: {tuner} wall to threshold {_num(wall)} s")
+    space = setup.space or EXAMPLE / "tweakops.yaml"
+    shown = space.relative_to(ROOT) if space.is_relative_to(ROOT) else space
     heading = [
+        f"search space (all three tuners): {shown}",
         f"tweakops: `tweakops run REPO --runtime {setup.runtime} --threshold "
         f"{setup.threshold:g} --max-trials {setup.max_trials} --time-budget "
         f"{setup.time_budget:g}"
@@ -885,6 +902,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=1, help="tweakops's trials at once")
     parser.add_argument("--tuners", nargs="+", choices=TUNERS, default=list(TUNERS))
     parser.add_argument("--keep", type=Path, help="keep the runs' folders here (default: temp)")
+    parser.add_argument(
+        "--space",
+        type=Path,
+        help="a yaml whose search_space all three tuners search instead of the example's "
+        "(e.g. bench/spaces/wide.yaml)",
+    )
     args = parser.parse_args(args_in)
     if not 0 < args.threshold <= 1:
         parser.error(f"--threshold must be in (0, 1] but got {args.threshold}")
@@ -902,6 +925,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime=args.runtime,
         parallel=args.parallel,
         tuners=tuple(t for t in TUNERS if t in args.tuners),
+        space=None if args.space is None else args.space.resolve(),
     )
     load_start = load1()
     say(f"load 1m {load_start:.2f} on {os.cpu_count()} CPUs")

@@ -6,6 +6,8 @@ configuration handed to the tuners (nothing is trained, TensorFlow is not import
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.tuning import (
@@ -14,6 +16,7 @@ from bench.tuning import (
     KERAS_TUNER,
     LADDER,
     PARTS,
+    ROOT,
     TUNERS,
     TWEAKOPS,
     BenchError,
@@ -27,6 +30,7 @@ from bench.tuning import (
     hp_declaration,
     median_or_none,
     report,
+    search_space,
     seeded_source,
     split_trial,
     time_split,
@@ -195,6 +199,32 @@ def test_keras_tuner_gets_the_same_space_as_the_yaml() -> None:
     assert declared["epochs"][1]["step"] == 1
     assert declared["optimizer"] == ("Choice", {"name": "optimizer", "values": ["adam", "rmsprop"]})
     assert declared["kernel_size"] == ("Choice", {"name": "kernel_size", "values": [3, 5]})
+
+
+def test_space_replaces_the_examples_search_space_for_every_tuner(tmp_path: Path) -> None:
+    wide = ROOT / "bench" / "spaces" / "wide.yaml"
+    names = {spec.name for spec in example_space(wide)}
+    assert names == set(example_config()["search_space"])  # the same knobs, other ranges
+    rate = next(spec for spec in example_space(wide) if spec.name == "learning_rate")
+    assert (rate.low, rate.high, rate.log) == (0.0001, 0.1, True)
+    assert search_space(None) == example_config()["search_space"]
+    assert search_space(wide) != search_space(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("threshold: 0.9\n", "has no search_space"),
+        ("search_space: {lr: {type: float, low: 1, high: 0}}\n", "lr"),
+    ],
+)
+def test_a_space_file_without_a_valid_search_space_is_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(Exception, match=message):
+        search_space(path)
 
 
 # ---- the report ----------------------------------------------------------------------------
