@@ -72,7 +72,8 @@ def classify(exc: BaseException, settings: NotifySettings) -> Problem:
         return Problem(
             False,
             f"SMTP server {where} refused the login for user {settings.smtp_user}: "
-            f"{_reply(exc)}; check notify.smtp_user and the password",
+            f"{_reply(exc)}; check notify.smtp.user (TWEAKOPS_SMTP_USER) and "
+            "TWEAKOPS_SMTP_PASSWORD",
         )
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return Problem(False, _unsupported(str(exc), where))
@@ -95,13 +96,15 @@ def _unsupported(text: str, where: str) -> str:
     """What the server does not offer, and which setting to change."""
     if "STARTTLS" in text:
         return (
-            f"SMTP server {where} does not offer STARTTLS; set notify.security to ssl "
-            "(port 465) or none, or use the server's submission port"
+            f"SMTP server {where} does not offer STARTTLS; set notify.smtp.security "
+            "(TWEAKOPS_SMTP_SECURITY) to ssl (port 465) or none, or use the server's "
+            "submission port"
         )
     if "AUTH" in text:
         return (
             f"SMTP server {where} does not offer a login (AUTH) on this connection; "
-            "set notify.security to starttls or ssl, or leave notify.smtp_user unset"
+            "set notify.smtp.security to starttls or ssl, or leave notify.smtp.user "
+            "(TWEAKOPS_SMTP_USER) unset"
         )
     return f"SMTP server {where}: {text.rstrip('.')}"
 
@@ -116,8 +119,8 @@ def _classify_os_error(exc: BaseException, where: str) -> Problem:
     if isinstance(exc, ssl.SSLError):
         return Problem(
             False,
-            f"TLS with SMTP server {where} failed ({exc.reason or exc}); check notify.security "
-            "(ssl usually on port 465, starttls on 587)",
+            f"TLS with SMTP server {where} failed ({exc.reason or exc}); check "
+            "notify.smtp.security (ssl usually on port 465, starttls on 587)",
         )
     if isinstance(exc, smtplib.SMTPException):
         return Problem(False, f"SMTP server {where}: {exc}")

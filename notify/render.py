@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from notify.message import RunOutcome
 
 DASH = "—"
+DEFAULTS = "defaults"  # the params of trial 0: the script's own
 LOG_TAIL_LINES = 40
 PARAMS_WIDTH = 60
 TRIAL_HEADER: tuple[str, ...] = ("#", "status", "accuracy", "duration s", "restarts", "params")
@@ -48,16 +49,17 @@ def repo_short_name(repo: str) -> str:
 
 
 def subject(outcome: RunOutcome) -> str:
-    """One line that says reached or not, the numbers, and the run."""
+    """One line that says reached, not reached or failed, the numbers, and the run."""
     name = repo_short_name(outcome.repo)
     threshold = fmt_threshold(outcome.threshold)
     best = outcome.best.accuracy if outcome.best else None
+    missed = "run failed" if outcome.run.status == "failed" else "threshold not reached"
     if outcome.reached:
         result = f"threshold reached — {outcome.metric} {fmt_metric(best)} ≥ {threshold}"
     elif best is None:
-        result = f"threshold not reached — no {outcome.metric} measured, target {threshold}"
+        result = f"{missed} — no {outcome.metric} measured, target {threshold}"
     else:
-        result = f"threshold not reached — best {fmt_metric(best)} < {threshold}"
+        result = f"{missed} — best {fmt_metric(best)} < {threshold}"
     return f"[tweakops] {name}: {result} (run {outcome.run.id})"
 
 
@@ -76,7 +78,7 @@ def summary_rows(outcome: RunOutcome) -> list[tuple[str, str]]:
         ("Branch", outcome.branch or DASH),
         ("Run", outcome.run.id),
         ("Threshold", f"{outcome.metric} ≥ {fmt_threshold(outcome.threshold)}"),
-        ("Result", "reached" if outcome.reached else "not reached"),
+        ("Result", _result_word(outcome)),
         ("Verdict", outcome.verdict or DASH),
         ("Best", f"{fmt_metric(best.accuracy)} (trial {best.number})" if best else DASH),
         ("Best params", compact_params(best.params, width=200) if best else DASH),
@@ -84,10 +86,18 @@ def summary_rows(outcome: RunOutcome) -> list[tuple[str, str]]:
         ("Trials", _trial_summary(outcome)),
         ("Restarts", _restart_summary(outcome)),
     ]
+    if outcome.report_path:
+        rows.append(("Report", outcome.report_path))
     link = build_link(outcome)
     if link:
         rows.append(("Build", link))
     return rows
+
+
+def _result_word(outcome: RunOutcome) -> str:
+    if outcome.reached:
+        return "reached"
+    return "failed" if outcome.run.status == "failed" else "not reached"
 
 
 def _trial_summary(outcome: RunOutcome) -> str:
@@ -121,7 +131,7 @@ def trial_rows(outcome: RunOutcome) -> list[tuple[str, ...]]:
                 fmt_metric(trial.accuracy),
                 duration,
                 str(trial.restarts),
-                compact_params(trial.params),
+                compact_params(trial.params) if trial.params else DEFAULTS,
             )
         )
     return rows
@@ -165,8 +175,11 @@ _CELL = "padding:2px 8px;border-bottom:1px solid #ddd;"
 _PAGE = "font-family:Helvetica,Arial,sans-serif;font-size:14px;color:#222;"
 
 
-def html_body(outcome: RunOutcome) -> str:
-    """The HTML report: same content as the text, every value escaped, CSS inline."""
+def html_body(outcome: RunOutcome, plot_cid: str | None = None) -> str:
+    """The HTML report: same content as the text, every value escaped, CSS inline.
+
+    `plot_cid` is the Content-ID of the accuracy plot, shown under the trial table.
+    """
     colour = "#1a7f37" if outcome.reached else "#b42318"
     title = html.escape(subject(outcome).removeprefix("[tweakops] "))
     parts = [f'<html><body style="{_PAGE}">', f'<h2 style="color:{colour};">{title}</h2>']
@@ -175,7 +188,12 @@ def html_body(outcome: RunOutcome) -> str:
         parts.append(f'<tr><th style="{_CELL}text-align:left;">{html.escape(label)}</th>')
         parts.append(f'<td style="{_CELL}">{_html_value(label, value)}</td></tr>')
     parts.append("</table>")
-    parts.append("<h3>Trials</h3>" + _html_table(TRIAL_HEADER, trial_rows(outcome)))
+    best = str(outcome.best.number) if outcome.best else None
+    parts.append("<h3>Trials</h3>" + _html_table(TRIAL_HEADER, trial_rows(outcome), best))
+    if plot_cid:
+        alt = f"{outcome.metric} per trial, best so far and the threshold"
+        img = f'<img src="cid:{html.escape(plot_cid)}" alt="{html.escape(alt)}" width="700">'
+        parts.append(f"<h3>{html.escape(outcome.metric.capitalize())} per trial</h3>{img}")
     tail = log_tail(outcome)
     if tail:
         pre = "background:#f6f8fa;padding:8px;font-size:12px;white-space:pre-wrap;"
@@ -191,14 +209,17 @@ def _html_value(label: str, value: str) -> str:
     return escaped
 
 
-def _html_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def _html_table(header: tuple[str, ...], rows: list[tuple[str, ...]], best: str | None) -> str:
+    """The trial table; the row whose # is `best` in bold on green, as in report.html."""
+
     def cells(row: tuple[str, ...], tag: str) -> str:
         out = []
         for i, cell in enumerate(row):
             align = "right" if i in _RIGHT_ALIGNED else "left"
             style = f"{_CELL}text-align:{align};font-family:monospace;"
             out.append(f'<{tag} style="{style}">{html.escape(cell)}</{tag}>')
-        return "<tr>" + "".join(out) + "</tr>"
+        highlight = ' style="background:#dcf3e3;font-weight:bold;"' if row[0] == best else ""
+        return f"<tr{highlight}>" + "".join(out) + "</tr>"
 
     body = [cells(header, "th"), *(cells(row, "td") for row in rows)]
     return '<table style="border-collapse:collapse;">' + "".join(body) + "</table>"

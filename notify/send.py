@@ -27,7 +27,12 @@ from tweakops.errors import NotifyError
 log = logging.getLogger(__name__)
 
 FIRST_BACKOFF = 0.5  # seconds; doubles after each failed attempt
-RESEND_HINT = "fix the settings and run `tweakops notify --resend`"
+
+
+def resend_hint(run: str | None = None) -> str:
+    """What to do about a kept message: the command names the run when it is known."""
+    command = f"tweakops notify --run {run} --resend" if run else "tweakops notify --resend"
+    return f"fix the settings and run `{command}`"
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,20 @@ def deliver(
 ) -> Delivery:
     """Send `message`, or keep it in `outbox` when no server/recipient is set or sending fails."""
     message_id = str(message.get("Message-ID", ""))
-    run = message.get(RUN_HEADER, "-")
+    run = message.get(RUN_HEADER)
     if not settings.smtp_host or not settings.to:
         path = write_message(message, outbox)
         why = "no SMTP server is set" if not settings.smtp_host else "notify.to is empty"
-        log.info("run %s: %s; report kept at %s", run, why, path)
+        log.info("run %s: %s; report kept at %s", run or "-", why, path)
         return Delivery(False, message_id, settings.to, str(path), 0)
     try:
         attempts, accepted = _send_with_retries(message, settings, settings.to, sleep)
     except _SendFailed as failure:
         path = write_message(message, outbox)
         raise NotifyError(
-            f"{failure.reason}; the message is kept at {path}; {RESEND_HINT}"
+            f"{failure.reason}; the message is kept at {path}; {resend_hint(run)}"
         ) from failure.__cause__
-    log.info("run %s: report %s sent via %s", run, message_id, settings.address)
+    log.info("run %s: report %s sent via %s", run or "-", message_id, settings.address)
     return Delivery(True, message_id, accepted, None, attempts)
 
 
@@ -82,16 +87,17 @@ def resend(
     if pending and not settings.smtp_host:
         raise NotifyError(
             f"{len(pending)} message(s) wait in {outbox} but no SMTP server is set; "
-            "set notify.smtp_host and run `tweakops notify --resend`"
+            "set notify.smtp.host (or TWEAKOPS_SMTP_HOST) and run `tweakops notify --resend`"
         )
     deliveries: list[Delivery] = []
     for path in pending:
         try:
             deliveries.append(_resend_one(path, settings, sleep))
         except NotifyError as exc:
+            run = read_message(path).get(RUN_HEADER)
             raise NotifyError(
                 f"sent {len(deliveries)} of {len(pending)} pending messages; "
-                f"{path.name}: {exc}; it and the rest stay in {outbox}; {RESEND_HINT} again"
+                f"{path.name}: {exc}; it and the rest stay in {outbox}; {resend_hint(run)} again"
             ) from exc
     return deliveries
 
@@ -129,9 +135,13 @@ def _send_with_retries(
 ) -> tuple[int, tuple[str, ...]]:
     """Try up to `settings.retries` times (at least once), backing off 0.5 s, 1 s, 2 s…"""
     context = _context_or_fail(settings)
+    run = message.get(RUN_HEADER, "-")
     if settings.smtp_user and settings.security == "none":
         log.warning(
-            "sending the SMTP login of %s to %s without TLS", settings.smtp_user, settings.address
+            "run %s: sending the SMTP login of %s to %s without TLS",
+            run,
+            settings.smtp_user,
+            settings.address,
         )
     limit = max(1, settings.retries)
     for attempt in range(1, limit + 1):
@@ -144,7 +154,8 @@ def _send_with_retries(
             delay = FIRST_BACKOFF * 2 ** (attempt - 1)
             reason = _smtp.one_line(problem.reason, settings)
             log.warning(
-                "SMTP attempt %d/%d to %s failed: %s; retrying in %g s",
+                "run %s: SMTP attempt %d/%d to %s failed: %s; retrying in %g s",
+                run,
                 attempt,
                 limit,
                 settings.address,
@@ -155,7 +166,10 @@ def _send_with_retries(
             continue
         if refused:
             log.warning(
-                "SMTP server %s refused some recipients: %s", settings.address, sorted(refused)
+                "run %s: SMTP server %s refused some recipients: %s",
+                run,
+                settings.address,
+                sorted(refused),
             )
         return attempt, tuple(r for r in recipients if r not in refused)
     raise AssertionError("unreachable: the loop returns or raises")

@@ -34,12 +34,17 @@ class NotifySettings:
             )
         if self.security not in SECURITY_MODES:
             allowed = ", ".join(SECURITY_MODES)
-            raise ConfigError(f"notify.security must be one of {allowed} but got {self.security!r}")
+            raise ConfigError(
+                f"notify.smtp.security (TWEAKOPS_SMTP_SECURITY) must be one of {allowed} "
+                f"but got {self.security!r}"
+            )
         unknown = sorted(set(self.on) - set(NOTIFY_ON))
         if isinstance(self.on, str) or unknown:
             raise ConfigError(f"notify.on must be a list of success, failure but got {self.on!r}")
         if self.smtp_port is not None and not 0 < self.smtp_port < 65536:
-            raise ConfigError(f"notify.smtp_port must be 1–65535 but got {self.smtp_port}")
+            raise ConfigError(
+                f"notify.smtp.port (TWEAKOPS_SMTP_PORT) must be 1–65535 but got {self.smtp_port}"
+            )
         if self.timeout <= 0 or self.retries < 0:
             raise ConfigError(
                 f"notify.timeout must be > 0 and notify.retries >= 0 "

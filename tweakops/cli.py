@@ -17,7 +17,7 @@ from tweakops.cli_hook import hook_group
 from tweakops.cli_images import images_group
 from tweakops.cli_jenkins import jenkins_group
 from tweakops.config import Config, apply_overrides
-from tweakops.console import Console
+from tweakops.console import COLOR_CHOICES, Console, terminal_width, use_color
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError
 from tweakops.gitpull import check_source
@@ -87,6 +87,14 @@ run_option = click.option(
     help="Run id (default: the latest run, of --source if given).",
 )
 source_option = click.option("--source", help="Pick the latest run of this repository.")
+color_option = click.option(
+    "--color",
+    type=click.Choice(COLOR_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Colour the tables: auto = on a terminal, unless NO_COLOR or CI is set or TERM=dumb. "
+    "On a terminal, long cells are cut to its width; piped, nothing is cut.",
+)
 runtime_option = click.option(
     "--runtime",
     type=RUNTIMES,
@@ -295,9 +303,14 @@ def watch_cmd(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the threshold check and the stages as JUnit XML (for Jenkins).",
 )
+@color_option
 @click.pass_obj
 def status_cmd(
-    obj: dict[str, Any], run_id: str | None, source: str | None, junit_path: Path | None
+    obj: dict[str, Any],
+    run_id: str | None,
+    source: str | None,
+    junit_path: Path | None,
+    color: str,
 ) -> None:
     """Show a run's stages and trials."""
     ctx = _context(obj, run_id, source, "auto")
@@ -308,21 +321,58 @@ def status_cmd(
     if obj["json"]:
         click.echo(as_json(run_snapshot(ctx.store, ctx.run.id)))
     else:
-        click.echo(render_status(ctx.store, ctx.run.id))
+        colored = use_color(sys.stdout, color)
+        shown = render_status(ctx.store, ctx.run.id, colored, terminal_width(sys.stdout))
+        click.echo(shown, color=colored)
 
 
 @cli.command("runs")
 @source_option
 @click.option("--limit", type=int, default=20, show_default=True)
+@color_option
 @click.pass_obj
-def runs_cmd(obj: dict[str, Any], source: str | None, limit: int) -> None:
+def runs_cmd(obj: dict[str, Any], source: str | None, limit: int, color: str) -> None:
     """List runs, newest first."""
     store = _store(obj["home"])
     runs = store.list_runs(normalize_source(source) if source else None, limit)
     if obj["json"]:
         click.echo(as_json([run_snapshot(store, r.id)["run"] for r in runs]))
+    elif runs:
+        colored = use_color(sys.stdout, color)
+        click.echo(render_runs(store, runs, colored, terminal_width(sys.stdout)), color=colored)
     else:
-        click.echo(render_runs(store, runs) if runs else f"no runs in {store.home}")
+        click.echo(f"no runs in {store.home}")
+
+
+@cli.command("report")
+@click.argument("run_arg", metavar="[RUN]", required=False)
+@run_option
+@source_option
+@click.option("--open", "open_it", is_flag=True, help="Open the report in a web browser.")
+@click.pass_obj
+def report_cmd(
+    obj: dict[str, Any], run_arg: str | None, run_id: str | None, source: str | None, open_it: bool
+) -> None:
+    """Write a run's report.html (stages, plots, trials, restarts, evidence); print its path.
+
+    RUN (or --run) picks the run; the default is the latest run, of --source if given.
+    """
+    from tweakops.report import write_report
+
+    ctx = _context(obj, run_arg or run_id, source, "auto")
+    path = write_report(ctx.store, ctx.run.id)
+    click.echo(as_json({"report": str(path)}) if obj["json"] else str(path))
+    if open_it and not _open_in_browser(path):
+        click.echo(f"no web browser could be opened: the report is at {path}", err=True)
+
+
+def _open_in_browser(path: Path) -> bool:
+    import webbrowser
+
+    try:
+        return webbrowser.open(path.as_uri())
+    except webbrowser.Error:
+        return False
 
 
 cli.add_command(images_group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from monitor import RestartPolicy
-from notify.settings import NotifySettings
+from notify.settings import NOTIFY_ON, NotifySettings
 from tuning.settings import TuningSettings, parse_parallel, parse_tuning
 from tuning.space import ParamSpec, SpaceError, parse_space
 from tweakops.errors import ConfigError
@@ -266,11 +266,24 @@ def notify_from_env(settings: NotifySettings, env: Mapping[str, str]) -> NotifyS
     if env.get("TWEAKOPS_SMTP_PASSWORD"):
         settings = replace(settings, smtp_password=env["TWEAKOPS_SMTP_PASSWORD"])
     if env.get("TWEAKOPS_NOTIFY_TO"):
-        addresses = tuple(a.strip() for a in env["TWEAKOPS_NOTIFY_TO"].split(",") if a.strip())
-        settings = replace(settings, to=addresses)
+        to = _env_list(env, "TWEAKOPS_NOTIFY_TO", lambda a: "@" in a, "addresses")
+        settings = replace(settings, to=to)
+    if env.get("TWEAKOPS_NOTIFY_ON"):  # also read when the run has no tweakops.yaml (pull failed)
+        on = _env_list(env, "TWEAKOPS_NOTIFY_ON", NOTIFY_ON.__contains__, "success and/or failure")
+        settings = replace(settings, on=on)
     if env.get("TWEAKOPS_NOTIFY_FROM"):
         settings = replace(settings, sender=env["TWEAKOPS_NOTIFY_FROM"])
     return settings
+
+
+def _env_list(
+    env: Mapping[str, str], name: str, valid: Callable[[str], bool], expected: str
+) -> tuple[str, ...]:
+    """A comma-separated variable as a tuple; every item must pass `valid`."""
+    items = tuple(item.strip() for item in env[name].split(",") if item.strip())
+    if not items or not all(valid(item) for item in items):
+        raise ConfigError(f"{name} must be a comma-separated list of {expected}, got {env[name]!r}")
+    return items
 
 
 def _reject_unknown(

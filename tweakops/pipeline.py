@@ -8,6 +8,7 @@ from typing import Any
 from monitor import run_lease
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError
+from tweakops.report import try_write_report
 from tweakops.stages import inspect, notify, pull, train, tune, watch
 
 EXIT_REACHED = 0
@@ -50,10 +51,17 @@ def _run_stages(ctx: RunContext, start: str, watch_after: bool) -> int:
             run_stage(ctx, name, body)
         except TweakopsError as exc:
             error = error or exc
+    _write_report(ctx)
     if error is not None:
         raise error
     run = ctx.store.get_run(ctx.run.id)
     return EXIT_REACHED if run.status == "reached" else EXIT_NOT_REACHED
+
+
+def _write_report(ctx: RunContext) -> None:
+    path = try_write_report(ctx.store, ctx.run.id)
+    if path is not None:
+        ctx.console.say(f"report: {path}")
 
 
 def _skip_rest(ctx: RunContext, after: str) -> None:

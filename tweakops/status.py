@@ -7,8 +7,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from tweakops.console import fmt_accuracy, fmt_seconds, render_table
-from tweakops.records import WATCHDOG_EVENTS, RunRecord
+from tweakops.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
+from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord
 from tweakops.store import RunStore
 
 
@@ -23,11 +23,15 @@ def run_snapshot(store: RunStore, run_id: str) -> dict[str, Any]:
     }
 
 
-def render_status(store: RunStore, run_id: str) -> str:
+def render_status(
+    store: RunStore, run_id: str, color: bool = False, width: int | None = None
+) -> str:
+    """The run, its stages and trials as tables; status words coloured when `color`; the
+    last column of each table cut to `width` (a terminal's) when given."""
     run = store.get_run(run_id)
     head = [
         f"run {run.id}  {run.source}" + (f" @ {run.sha[:10]}" if run.sha else ""),
-        f"status: {run.status}" + (f" — {run.verdict}" if run.verdict else ""),
+        f"status: {paint_status(run.status, color)}" + (f" — {run.verdict}" if run.verdict else ""),
         f"folder: {store.run_dir(run.id)}",
         *_runtime_line(store, run.id),
         "",
@@ -35,13 +39,38 @@ def render_status(store: RunStore, run_id: str) -> str:
     stages = render_table(
         ["stage", "status", "seconds", "summary"],
         [
-            [s.name, s.status, fmt_seconds(s.duration), s.error or s.result.get("summary", "")]
+            [
+                s.name,
+                paint_status(s.status, color),
+                fmt_seconds(s.duration),
+                s.error or s.result.get("summary", ""),
+            ]
             for s in store.stages(run.id)
         ],
+        right={2},
+        color=color,
+        width=width,
     )
+    parts = [*head, stages]
     trials = store.trials(run.id)
-    trial_rows = [
-        [
+    if trials:
+        parts += ["", _trial_table(trials, color, width)]
+    recoveries = [e for e in store.events(run.id) if e.kind in WATCHDOG_EVENTS]
+    if recoveries:
+        rows = [[time.strftime("%H:%M:%S", time.localtime(e.time)), e.message] for e in recoveries]
+        table = render_table(["watchdog", "what happened"], rows, color=color, width=width)
+        parts += ["", table]
+    return "\n".join(parts)
+
+
+def _trial_table(trials: list[TrialRecord], color: bool, width: int | None) -> str:
+    """One row per trial; the best one (highest metric, earliest on a tie) in bold."""
+    scored = [t for t in trials if t.accuracy is not None]
+    best = max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)).number if scored else None
+    rows = []
+    for t in trials:
+        bold = color and t.number == best
+        cells = [
             str(t.number),
             t.status,
             fmt_accuracy(t.accuracy),
@@ -50,33 +79,34 @@ def render_status(store: RunStore, run_id: str) -> str:
             _handle(t.handle),
             _params(t.params) if t.params else "(defaults)",
         ]
-        for t in trials
-    ]
-    parts = [*head, stages]
-    if trials:
-        headers = ["trial", "status", "accuracy", "seconds", "restarts", "process", "params"]
-        parts += ["", render_table(headers, trial_rows)]
-    recoveries = [e for e in store.events(run.id) if e.kind in WATCHDOG_EVENTS]
-    if recoveries:
-        rows = [[time.strftime("%H:%M:%S", time.localtime(e.time)), e.message] for e in recoveries]
-        parts += ["", render_table(["watchdog", "what happened"], rows)]
-    return "\n".join(parts)
+        rows.append(
+            [
+                paint_status(cell, color) if i == 1 else paint(cell, "bold", bold)
+                for i, cell in enumerate(cells)
+            ]
+        )
+    headers = ["trial", "status", "accuracy", "seconds", "restarts", "process", "params"]
+    return render_table(headers, rows, right={0, 2, 3, 4}, color=color, width=width)
 
 
-def render_runs(store: RunStore, runs: list[RunRecord]) -> str:
+def render_runs(
+    store: RunStore, runs: list[RunRecord], color: bool = False, width: int | None = None
+) -> str:
+    """One line per run: its status (coloured when `color`), best metric, commit and source."""
     rows = []
     for run in runs:
         scored = [t.accuracy for t in store.trials(run.id) if t.accuracy is not None]
         rows.append(
             [
                 run.id,
-                run.status,
+                paint_status(run.status, color),
                 fmt_accuracy(max(scored) if scored else None),
                 (run.sha or "")[:10],
                 run.source,
             ]
         )
-    return render_table(["run", "status", "best", "commit", "source"], rows)
+    headers = ["run", "status", "best", "commit", "source"]
+    return render_table(headers, rows, right={2}, color=color, width=width)
 
 
 def _runtime_line(store: RunStore, run_id: str) -> list[str]:

@@ -19,7 +19,7 @@ from tweakops.records import RunRecord, TrialRecord
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 SmtpServer = Any  # the object the smtp_* fixtures of conftest.py yield
-RESEND_HINT = "fix the settings and run `tweakops notify --resend`"
+RESEND_HINT = "fix the settings and run `tweakops notify --run r-7 --resend`"  # report()'s run
 
 
 class Sleeps(list[float]):

@@ -327,17 +327,26 @@ def test_smtp_credentials_are_bound_for_notify_only(pipeline: dict[str, Any]) ->
 
 def test_post_always_reports_and_archives(pipeline: dict[str, Any]) -> None:
     always = _post(pipeline, "always")
-    (status,) = _steps(always, "sh")
+    status, report = _steps(always, "sh")
     name, options, _ = cli_call(status["script"])
     assert name == "status"
     assert options["--run"] == ["$TWEAKOPS_RUN_ID"]
     assert options["--junit"] == [JUNIT_FILE]
+    name, options, _ = cli_call(report["script"])
+    assert (name, options["--run"]) == ("report", ["$TWEAKOPS_RUN_ID"])
+    assert report["returnStatus"]  # a report that cannot be written never fails the build
     (junit,) = _steps(always, "junit")
     assert junit["named"]["testResults"]["text"] == JUNIT_FILE
     assert junit["named"]["allowEmptyResults"]["text"] is True
     patterns = [p for s in _steps(always, "archiveArtifacts") for p in _archive_patterns(s)]
     run = ".tweakops/runs/${env.TWEAKOPS_RUN_ID}"
-    for wanted in ("accuracy.txt", "accuracy.png", "outbox/*.eml", "trials/*/log.txt"):
+    for wanted in (
+        "report.html",
+        "accuracy.txt",
+        "accuracy.png",
+        "outbox/*.eml",
+        "trials/*/log.txt",
+    ):
         assert f"{run}/{wanted}" in patterns
     assert f"{run}/${{model}}/checkpoints/**" in patterns
     archives = _steps(always, "archiveArtifacts")
@@ -452,10 +461,11 @@ def test_sh_steps_run_an_example_to_its_threshold(
     # post { always { ... } }: the status step, then what it guards.
     always = _post(pipeline, "always")
     assert all(s["conditions"][0] == "env.TWEAKOPS_RUN_ID" for s in always["steps"])
-    (status,) = _steps(always, "sh")
-    proc = _sh(status["script"], env, workspace)
-    logs += [proc.stdout, proc.stderr]
-    assert proc.returncode == 0, proc.stderr
+    status, report = _steps(always, "sh")
+    for step in (status, report):
+        proc = _sh(step["script"], env, workspace)
+        logs += [proc.stdout, proc.stderr]
+        assert proc.returncode == 0, proc.stderr
     report_path = workspace / JUNIT_FILE
     suite = ET.parse(report_path).getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}

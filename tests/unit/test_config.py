@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from tweakops.config import Config, apply_overrides, load_config, parse_config
+from notify import NotifySettings
+from tweakops.config import Config, apply_overrides, load_config, notify_from_env, parse_config
 from tweakops.errors import ConfigError
 
 
@@ -103,6 +104,18 @@ def test_notify_settings_and_environment(tmp_path: Path, monkeypatch: pytest.Mon
     assert (settings.smtp_host, settings.smtp_port) == ("mail", 2525)
     assert settings.smtp_password == "s3cret"
     assert "s3cret" not in repr(settings)
+
+
+def test_notify_lists_from_the_environment_win_and_are_checked() -> None:
+    env = {"TWEAKOPS_NOTIFY_TO": "a@example.org, b@example.org", "TWEAKOPS_NOTIFY_ON": "failure"}
+    settings = notify_from_env(NotifySettings(), env)
+    assert settings.to == ("a@example.org", "b@example.org")
+    assert settings.on == ("failure",)
+    assert notify_from_env(NotifySettings(), {}).on == ("success",)
+    with pytest.raises(ConfigError, match=r"TWEAKOPS_NOTIFY_ON must be .* success and/or failure"):
+        notify_from_env(NotifySettings(), {"TWEAKOPS_NOTIFY_ON": "success,always"})
+    with pytest.raises(ConfigError, match=r"TWEAKOPS_NOTIFY_TO must be .* addresses, got 'ops'"):
+        notify_from_env(NotifySettings(), {"TWEAKOPS_NOTIFY_TO": "ops"})
 
 
 def test_command_line_overrides_win_and_are_validated() -> None:

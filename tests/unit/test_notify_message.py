@@ -89,6 +89,16 @@ def test_subject_without_any_accuracy_says_none_was_measured() -> None:
     assert "threshold not reached — no accuracy measured, target 0.97" in message["Subject"]
 
 
+def test_a_failed_run_says_so_in_the_subject_and_the_result_row() -> None:
+    failed = RunRecord(id="r-42", source="mnist-cnn.git", created=0.0, status="failed")
+    message = build_message(outcome(reached=False, run=failed, best=None), SETTINGS)
+    assert message["Subject"] == (
+        "[tweakops] mnist-cnn: run failed — no accuracy measured, target 0.97 (run r-42)"
+    )
+    text, html = parts(message)
+    assert "Result       failed" in text and ">failed</td>" in html
+
+
 def test_message_has_plain_and_html_parts_with_the_same_facts() -> None:
     message = build_message(outcome(reached=True), SETTINGS)
     text, html = parts(message)
@@ -171,6 +181,48 @@ def test_png_attachment_gets_image_png_and_survives_a_round_trip(tmp_path: Path)
     assert parts(parsed)[0].startswith("mnist-cnn: threshold reached")
 
 
+def test_the_plot_is_shown_in_the_html_part_and_attached_as_a_file(tmp_path: Path) -> None:
+    plot = tmp_path / "accuracy.png"
+    plot.write_bytes(tiny_png())
+    message = build_message(outcome(reached=True), SETTINGS, plot=plot)
+    parsed = email.message_from_bytes(message.as_bytes(), policy=default_policy)
+    assert isinstance(parsed, EmailMessage)
+    [inline] = [p for p in parsed.walk() if p.get("Content-ID")]
+    assert inline.get_content_type() == "image/png" and inline.get_content() == tiny_png()
+    assert inline.get_content_disposition() != "attachment"
+    html_part = parsed.get_body(preferencelist=("html",))
+    assert html_part is not None
+    cid = inline["Content-ID"].strip("<>")
+    assert f'<img src="cid:{cid}"' in html_part.get_content()
+    [attached] = list(parsed.iter_attachments())
+    assert (attached.get_filename(), attached.get_content()) == ("accuracy.png", tiny_png())
+    assert parts(parsed)[0].startswith("mnist-cnn: threshold reached")  # plain part unchanged
+
+
+def test_without_a_plot_the_html_part_has_no_image() -> None:
+    _, html = parts(build_message(outcome(reached=True), SETTINGS))
+    assert "<img" not in html and "per trial</h3>" not in html
+
+
+def test_trial_0_shows_defaults_and_the_best_trial_is_highlighted() -> None:
+    defaults = (trial(0, 0.912, params={}), trial(1, 0.981))
+    message = build_message(outcome(True, trials=defaults, best=defaults[1]), SETTINGS)
+    text, html = parts(message)
+    assert [line.split()[-1] for line in text.splitlines() if line.startswith("0  ")] == [
+        "defaults"
+    ]
+    [best_row] = [row for row in html.split("<tr") if "background:#dcf3e3" in row]
+    assert ">1</td>" in best_row and ">0.981</td>" in best_row
+
+
+def test_the_report_path_is_a_row_when_the_report_was_written() -> None:
+    report = "/srv/tweakops/runs/r-42/report.html"
+    text, html = parts(build_message(outcome(True, report_path=report), SETTINGS))
+    assert f"Report       {report}" in text and f">{report}</td>" in html
+    text, _ = parts(build_message(outcome(True), SETTINGS))
+    assert "Report" not in text
+
+
 def test_missing_attachment_is_a_notify_error_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(NotifyError, match=r"cannot attach .*nope\.png"):
         build_message(outcome(reached=True), SETTINGS, attachments=[tmp_path / "nope.png"])
@@ -202,10 +254,17 @@ def test_settings_repr_never_shows_the_password() -> None:
 @pytest.mark.parametrize(
     ("changes", "pattern"),
     [
-        ({"security": "tls"}, r"notify\.security must be one of none, starttls, ssl but got 'tls'"),
+        (
+            {"security": "tls"},
+            r"notify\.smtp\.security \(TWEAKOPS_SMTP_SECURITY\) must be one of none, starttls, ssl "
+            r"but got 'tls'",
+        ),
         ({"on": ("always",)}, r"notify\.on must be a list of success, failure"),
         ({"to": "a@example.org"}, r"notify\.to must be a list of addresses"),
-        ({"smtp_port": 70000}, r"notify\.smtp_port must be 1–65535 but got 70000"),
+        (
+            {"smtp_port": 70000},
+            r"notify\.smtp\.port \(TWEAKOPS_SMTP_PORT\) must be 1–65535 but got 70000",
+        ),
     ],
 )
 def test_bad_settings_name_the_key_and_the_value(changes: dict[str, Any], pattern: str) -> None:

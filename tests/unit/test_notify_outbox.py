@@ -66,7 +66,10 @@ def test_outbox_keeps_messages_in_the_order_they_were_written(tmp_path: Path) ->
 
 def test_resend_without_a_server_says_what_to_set_and_keeps_the_files(tmp_path: Path) -> None:
     deliver(message(), NotifySettings(), tmp_path)
-    with pytest.raises(NotifyError, match=r"1 message\(s\) wait in .* set notify\.smtp_host"):
+    with pytest.raises(
+        NotifyError,
+        match=r"1 message\(s\) wait in .* set notify\.smtp\.host \(or TWEAKOPS_SMTP_HOST\)",
+    ):
         resend(tmp_path, NotifySettings(to=("team@example.org",)))
     assert len(pending_messages(tmp_path)) == 1
 

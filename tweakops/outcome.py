@@ -1,0 +1,57 @@
+"""A run's outcome as the email and the report tell it, read from the run store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+from notify import NotifySettings, RunOutcome
+from tweakops.config import Config, notify_from_env
+from tweakops.context import RunContext
+from tweakops.errors import TweakopsError
+from tweakops.records import TrialRecord
+from tweakops.trials import log_tail
+
+
+def run_config(ctx: RunContext) -> Config:
+    """The run's config; the defaults (with the SMTP environment) when it cannot be read."""
+    try:
+        return ctx.config()
+    except TweakopsError:  # pull failed: the failure mail still goes out with env settings
+        return replace(Config(), notify=notify_from_env(NotifySettings(), os.environ))
+
+
+def best_trial(trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The trial with the highest metric, the earliest on a tie; None when none measured one."""
+    scored = [t for t in trials if t.accuracy is not None]
+    return max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)) if scored else None
+
+
+def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
+    """What the run came to: the numbers, the verdict, the best trial and where it came from."""
+    run = ctx.store.get_run(ctx.run.id)
+    reached = run.status == "reached"
+    trials = tuple(ctx.store.trials(ctx.run.id))
+    best = best_trial(trials)
+    pulled = ctx.store.get_stage(run.id, "pull").result
+    failed = [s for s in ctx.store.stages(run.id) if s.status == "failed"]
+    verdict = run.verdict or (f"{failed[0].name} failed: {failed[0].error}" if failed else "")
+    tail = (
+        log_tail(ctx.folder / "trials" / f"{trials[-1].number:03d}" / "log.txt") if trials else ""
+    )
+    return RunOutcome(
+        run=run,
+        trials=trials,
+        repo=run.source,
+        commit=pulled.get("sha"),
+        branch=pulled.get("branch"),
+        metric=config.metric,
+        threshold=config.threshold,
+        reached=reached,
+        verdict=verdict,
+        best=best,
+        model_path=f"{best.folder}/output" if best else None,
+        build_url=run.build_url or os.environ.get("BUILD_URL"),
+        log_tail="" if reached else tail,
+    )
