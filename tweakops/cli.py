@@ -349,19 +349,32 @@ def runs_cmd(obj: dict[str, Any], source: str | None, limit: int, color: str) ->
 @run_option
 @source_option
 @click.option("--open", "open_it", is_flag=True, help="Open the report in a web browser.")
+@click.option(
+    "--copy-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also copy report.html into this folder (e.g. $WORKSPACE, for Jenkins to archive).",
+)
 @click.pass_obj
 def report_cmd(
-    obj: dict[str, Any], run_arg: str | None, run_id: str | None, source: str | None, open_it: bool
+    obj: dict[str, Any],
+    run_arg: str | None,
+    run_id: str | None,
+    source: str | None,
+    open_it: bool,
+    copy_to: Path | None,
 ) -> None:
     """Write a run's report.html (stages, plots, trials, restarts, evidence); print its path.
 
     RUN (or --run) picks the run; the default is the latest run, of --source if given.
     """
-    from tweakops.report import write_report
+    from tweakops.report import copy_report, write_report
 
     ctx = _context(obj, run_arg or run_id, source, "auto")
     path = write_report(ctx.store, ctx.run.id)
-    click.echo(as_json({"report": str(path)}) if obj["json"] else str(path))
+    shown: dict[str, str] = {"report": str(path)}
+    if copy_to is not None:
+        shown["copy"] = str(copy_report(path, copy_to))
+    click.echo(as_json(shown) if obj["json"] else "\n".join(shown.values()))
     if open_it and not _open_in_browser(path):
         click.echo(f"no web browser could be opened: the report is at {path}", err=True)
 

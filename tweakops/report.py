@@ -25,6 +25,7 @@ from notify.render import (
 )
 from training import read_epochs
 from tweakops.context import RunContext
+from tweakops.errors import TweakopsError
 from tweakops.files import atomic_write
 from tweakops.outcome import run_config, run_outcome
 from tweakops.plots import accuracy_png, epoch_png
@@ -47,6 +48,17 @@ def report_path(store: RunStore, run_id: str) -> Path:
 def write_report(store: RunStore, run_id: str) -> Path:
     """Render the run's report and write it atomically to its run folder; return the path."""
     return atomic_write(report_path(store, run_id), render_report(store, run_id))
+
+
+def copy_report(report: Path, folder: Path) -> Path:
+    """Copy `report` into `folder` (e.g. a Jenkins workspace, to archive it); the copy's path."""
+    try:
+        return atomic_write(folder / REPORT_FILE, report.read_bytes())
+    except OSError as exc:
+        raise TweakopsError(
+            f"cannot copy the report to {folder}: {exc.strerror or exc}; "
+            "check that the folder can be created and written"
+        ) from exc
 
 
 def try_write_report(store: RunStore, run_id: str) -> Path | None:

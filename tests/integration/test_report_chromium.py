@@ -133,3 +133,25 @@ def test_report_command_prints_the_path_and_opens_it_or_says_where_it_is(
     missing = cli("report", "no-such-run")
     assert missing.returncode == 1
     assert missing.stderr.startswith("error: no run 'no-such-run'")
+
+
+def test_report_copy_to_puts_the_same_file_in_a_folder_and_says_so_when_it_cannot(
+    make_repo, cli, home: Path, tmp_path: Path
+) -> None:
+    pulled = cli("pull", str(make_repo("iris-sklearn")))
+    assert pulled.returncode == 0, pulled.stderr
+    workspace = tmp_path / "jenkins" / "workspace"  # created when missing
+
+    copied = cli("--json", "report", "--copy-to", str(workspace))
+    assert copied.returncode == 0, copied.stderr
+    shown = json.loads(copied.stdout)
+    assert shown["copy"] == str(workspace / "report.html")
+    assert Path(shown["copy"]).read_bytes() == Path(shown["report"]).read_bytes()
+
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = tmp_path / "a-file" / "workspace"  # cannot be created
+    refused = cli("report", "--copy-to", str(blocked))
+    assert refused.returncode == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot copy the report to {blocked}: ")
+    assert line.endswith("check that the folder can be created and written")

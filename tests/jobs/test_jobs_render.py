@@ -136,6 +136,18 @@ def test_job5_publishes_the_junit_file_that_status_writes(jobs: dict[str, ET.Ele
     assert any(f'--junit "$WORKSPACE/{report}"' in c for c in commands(notify))
 
 
+def test_job5_archives_the_report_it_copies_into_the_workspace_after_the_email(
+    jobs: dict[str, ET.Element],
+) -> None:
+    notify = job(jobs, "job5-notify")
+    archiver = notify.find("publishers/hudson.tasks.ArtifactArchiver")
+    assert archiver is not None and archiver.findtext("artifacts") == "report.html"
+    assert archiver.findtext("allowEmptyArchive") == "true"  # a run with no report: no red
+    steps = [shlex.split(c)[1] for c in commands(notify)]
+    assert steps == ["status", "notify", "report"]  # the report shows how notify ended
+    assert commands(notify)[-1].endswith('--copy-to "$WORKSPACE"')
+
+
 def test_job6_watchdog_runs_on_the_timer_from_settings(
     jobs: dict[str, ET.Element], settings: JenkinsSettings
 ) -> None:
@@ -203,7 +215,7 @@ def test_every_shell_command_is_a_tweakops_command_the_cli_accepts(
             except click.UsageError as error:
                 pytest.fail(f"{name}: `{command}` is refused by the CLI: {error}")
             seen.add(subcommand)
-    assert seen == {"pull", "inspect", "train", "tune", "status", "notify", "watch"}
+    assert seen == {"pull", "inspect", "train", "tune", "status", "notify", "report", "watch"}
 
 
 def test_changing_the_prefix_renames_every_job_and_the_view_lists(
