@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import re
 import struct
 import time
 from collections.abc import Container, Sequence
@@ -17,6 +16,7 @@ from notify.render import (
     TRIAL_HEADER,
     build_link,
     compact_params,
+    hide_url_secrets,
     log_tail,
     repo_short_name,
     subject,
@@ -37,8 +37,6 @@ log = logging.getLogger("tweakops")
 REPORT_FILE = "report.html"  # in the run folder
 _NUMERIC_COLUMNS = {"#", "accuracy", "duration s", "restarts"}
 _PARAMS_WIDTH = 400  # the page is wide: params in full, unlike the email's 60 characters
-# user:password@ (or a lone token@ on http/https) in a URL: never shown.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<info>[^/@\s]+)@", re.I)
 
 
 def report_path(store: RunStore, run_id: str) -> Path:
@@ -310,12 +308,4 @@ def _link(url: str) -> str:
 
 def _esc(value: Any) -> str:
     """Any value as HTML text, with the password (or token) of a URL hidden."""
-    return html.escape(_URL_USERINFO.sub(_hide_userinfo, str(value)))
-
-
-def _hide_userinfo(match: re.Match[str]) -> str:
-    user, colon, _secret = match["info"].partition(":")
-    if colon:
-        return f"{match['scheme']}{user}:***@"
-    web = match["scheme"].lower().startswith("http")
-    return f"{match['scheme']}{'***' if web else user}@"
+    return html.escape(hide_url_secrets(str(value)))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from notify import NotifySettings, RunOutcome, build_message, should_notify
+from notify.render import hide_url_secrets
 from tweakops.errors import ConfigError, NotifyError
 from tweakops.records import RunRecord, TrialRecord
 
@@ -277,3 +278,20 @@ def test_default_port_follows_security() -> None:
     assert NotifySettings(smtp_host="h", security="starttls").port == 587
     assert NotifySettings(smtp_host="h", security="ssl").port == 465
     assert NotifySettings(smtp_host="h", security="ssl", smtp_port=2465).port == 2465
+
+
+def test_a_password_or_token_in_a_url_never_reaches_the_mail() -> None:
+    source = "https://ci-bot:git-Pa55word@git.example.org/team/mnist-cnn.git"
+    failed = outcome(
+        reached=False,
+        repo=source,
+        verdict=f"pull failed: cannot fetch {source}",
+        build_url="https://ghp_T0KEN@ci.example.org/job/7/",
+        log_tail=f"fatal: unable to access '{source}'",
+    )
+    message = build_message(failed, SETTINGS)
+    text, html = parts(message)
+    for secret in ("git-Pa55word", "ghp_T0KEN"):
+        assert secret not in message.as_string() and secret not in text + html
+    assert "Repository   https://ci-bot:***@git.example.org/team/mnist-cnn.git" in text
+    assert "ssh://git@host/x.git" in hide_url_secrets("ssh://git@host/x.git")  # a user, kept
