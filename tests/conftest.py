@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -87,6 +88,13 @@ def cli(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+def skip_or_require(variable: str, what: str, reason: str) -> NoReturn:
+    """Skip a test that lacks `what`; fail it instead when `variable`=1 (CI runs it for real)."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{what} required ({variable}=1): {reason}")
+    pytest.skip(reason)
+
+
 def docker_client_or_none() -> object | None:
     """A pinged Docker SDK client, or None when no engine answers."""
     try:
@@ -104,8 +112,6 @@ def docker_engine() -> object:
     """The real engine; skipped without one, but a failure when TWEAKOPS_REQUIRE_DOCKER=1 (CI)."""
     client = docker_client_or_none()
     if client is None:
-        message = "no Docker engine answers (start dockerd, see .ci/run)"
-        if os.environ.get("TWEAKOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"Docker engine required (TWEAKOPS_REQUIRE_DOCKER=1): {message}")
-        pytest.skip(message)
+        reason = "no Docker engine answers (start dockerd, see .ci/run)"
+        skip_or_require("TWEAKOPS_REQUIRE_DOCKER", "Docker engine", reason)
     return client

@@ -15,8 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
-import pytest
-
+from tests.conftest import skip_or_require
 from tweakops.runtime import TrialSpec
 from tweakops.runtime.docker_backend import NAME_LABEL, DockerRuntime
 
@@ -27,9 +26,7 @@ SESSION = uuid.uuid4().hex[:12]  # tells this pytest run's containers from anyon
 
 def unavailable(message: str) -> NoReturn:
     """Skip, or fail when TWEAKOPS_REQUIRE_DOCKER=1 (CI must run the Docker tests for real)."""
-    if os.environ.get("TWEAKOPS_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"Docker tests required (TWEAKOPS_REQUIRE_DOCKER=1): {message}")
-    pytest.skip(message)
+    skip_or_require("TWEAKOPS_REQUIRE_DOCKER", "Docker tests", message)
 
 
 def docker_runtime(client: Any) -> DockerRuntime:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-import pytest
+from tests.conftest import skip_or_require
 
 ROLE = "tweakops"  # trusted from 127.0.0.1: no password anywhere
 PASSWORD_ROLE = "tweakops_pw"  # must authenticate with a password (scram-sha-256)
@@ -35,9 +35,7 @@ OS_USER = "postgres"  # who runs the server when the tests run as root
 
 def unavailable(message: str) -> NoReturn:
     """Skip, or fail when TWEAKOPS_REQUIRE_POSTGRES=1 (CI must run these tests for real)."""
-    if os.environ.get("TWEAKOPS_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"PostgreSQL tests required (TWEAKOPS_REQUIRE_POSTGRES=1): {message}")
-    pytest.skip(message)
+    skip_or_require("TWEAKOPS_REQUIRE_POSTGRES", "PostgreSQL tests", message)
 
 
 def free_port() -> int:

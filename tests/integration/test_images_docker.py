@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import skip_or_require
 from tweakops.cli_images import images_group
 from tweakops.console import Console
 from tweakops.errors import RuntimeUnavailable
@@ -45,19 +46,13 @@ print(json.dumps({p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes())
 """
 
 
-def _required() -> bool:
-    return os.environ.get("TWEAKOPS_REQUIRE_DOCKER") == "1"
-
-
 @pytest.fixture(scope="module")
 def client() -> Any:
     """The engine, or a skip (a failure when TWEAKOPS_REQUIRE_DOCKER=1)."""
     try:
         return engine()
     except RuntimeUnavailable as exc:
-        if _required():
-            pytest.fail(f"Docker engine required (TWEAKOPS_REQUIRE_DOCKER=1) but {exc}")
-        pytest.skip(f"no Docker engine: {exc}")
+        skip_or_require("TWEAKOPS_REQUIRE_DOCKER", "Docker engine", f"no Docker engine: {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +61,7 @@ def base(client: Any) -> BuiltImage:
     try:
         return build_base(console=QUIET)
     except ImageError as exc:
-        if _required():
+        if os.environ.get("TWEAKOPS_REQUIRE_DOCKER") == "1":
             raise
         pytest.skip(f"no offline base image and it cannot be built here: {exc}")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 from PIL import Image
 
 from docs.make_screenshot import headless_command
+from tests.conftest import skip_or_require
 from tweakops.plots import BEST_COLOR, THRESHOLD_COLOR
 from tweakops.report_style import STATUS_COLORS
 
@@ -27,10 +27,8 @@ def chromium() -> str:
     """Debian's chromium; skipped without it, a failure when TWEAKOPS_REQUIRE_CHROMIUM=1."""
     binary = shutil.which("chromium")
     if binary is None:
-        message = "no chromium on PATH (apt-get install chromium)"
-        if os.environ.get("TWEAKOPS_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"chromium required (TWEAKOPS_REQUIRE_CHROMIUM=1): {message}")
-        pytest.skip(message)
+        reason = "no chromium on PATH (apt-get install chromium)"
+        skip_or_require("TWEAKOPS_REQUIRE_CHROMIUM", "chromium", reason)
     return binary
 
 

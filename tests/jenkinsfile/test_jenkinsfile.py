@@ -26,6 +26,7 @@ from typing import Any
 import click
 import pytest
 
+from tests.conftest import skip_or_require
 from tweakops.cli import cli as tweakops_cli
 from tweakops.records import STAGES
 
@@ -56,9 +57,7 @@ def groovy_parse(jenkinsfile: Path) -> dict[str, Any]:
     groovy = shutil.which("groovy")
     if groovy is None:
         reason = "groovy is not installed (Debian: apt-get install groovy)"
-        if os.environ.get("TWEAKOPS_REQUIRE_GROOVY") == "1":
-            pytest.fail(f"groovy required (TWEAKOPS_REQUIRE_GROOVY=1): {reason}")
-        pytest.skip(reason)
+        skip_or_require("TWEAKOPS_REQUIRE_GROOVY", "groovy", reason)
     env = dict(os.environ)
     java_home = _java_home()
     if java_home:
