@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tweakops.files import atomic_write
-from tweakops.records import RunRecord, StageRecord, TrialRecord
+from tweakops.records import RunRecord, StageRecord, TrialRecord, best_trial
 from tweakops.store import RunStore
 
 SUITE = "tweakops"
@@ -137,8 +137,7 @@ def _properties(
 
 
 def _best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
-    scored = [t for t in trials if t.status == "succeeded" and t.accuracy is not None]
-    return max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)) if scored else None
+    return best_trial([t for t in trials if t.status == "succeeded"])
 
 
 def _best_model(

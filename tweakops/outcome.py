@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import replace
 
 from notify import NotifySettings, RunOutcome
 from tweakops.config import Config, notify_from_env
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
-from tweakops.records import TrialRecord
+from tweakops.records import best_trial
 from tweakops.trials import log_tail
 
 
@@ -20,12 +19,6 @@ def run_config(ctx: RunContext) -> Config:
         return ctx.config()
     except TweakopsError:  # pull failed: the failure mail still goes out with env settings
         return replace(Config(), notify=notify_from_env(NotifySettings(), os.environ))
-
-
-def best_trial(trials: Sequence[TrialRecord]) -> TrialRecord | None:
-    """The trial with the highest metric, the earliest on a tie; None when none measured one."""
-    scored = [t for t in trials if t.accuracy is not None]
-    return max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)) if scored else None
 
 
 def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:

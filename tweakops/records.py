@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,12 @@ class TrialRecord:
         if self.started is None or self.ended is None:
             return None
         return self.ended - self.started
+
+
+def best_trial(trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The trial with the highest metric, the earliest on a tie; None when none measured one."""
+    scored = [t for t in trials if t.accuracy is not None]
+    return max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)) if scored else None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tweakops.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
-from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord
+from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord, best_trial
 from tweakops.store import RunStore
 
 
@@ -65,11 +65,10 @@ def render_status(
 
 def _trial_table(trials: list[TrialRecord], color: bool, width: int | None) -> str:
     """One row per trial; the best one (highest metric, earliest on a tie) in bold."""
-    scored = [t for t in trials if t.accuracy is not None]
-    best = max(scored, key=lambda t: (t.accuracy or 0.0, -t.number)).number if scored else None
+    best = best_trial(trials)
     rows = []
     for t in trials:
-        bold = color and t.number == best
+        bold = color and best is not None and t.number == best.number
         cells = [
             str(t.number),
             t.status,
