@@ -150,9 +150,17 @@ def _callback_classes() -> Any:
             atomic_write(self._folder / BEST_META, json.dumps(record) + "\n")
 
     class EpochLogger(keras.callbacks.Callback):
-        """Calls training.log_epoch(epoch + 1, **logs) at the end of every epoch."""
+        """Calls training.log_epoch(offset + epoch + 1, **logs) at the end of every epoch.
+
+        `offset` counts the epochs of earlier fit() calls of the same script, so that the
+        epochs of a script that fits twice keep counting up.
+        """
+
+        def __init__(self, offset: int = 0) -> None:
+            super().__init__()
+            self.offset = offset
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            log_epoch(epoch + 1, **(logs or {}))
+            log_epoch(self.offset + epoch + 1, **(logs or {}))
 
     return SimpleNamespace(Backup=Backup, Best=Best, EpochLogger=EpochLogger)

@@ -327,6 +327,8 @@ def _observed(control: TrialControl, value: float | None) -> Observation:
 def _nothing_to_tune() -> Verdict:
     message = (
         "stalled: threshold not reached and nothing to tune: tweakops.yaml has no "
-        "search_space, so only the defaults were trained; add one to let tuning try other values"
+        "search_space and inspect found no tunable literal in the code (fit epochs or "
+        "batch_size, layer sizes, the optimizer, scikit-learn estimator arguments), so only "
+        "the defaults were trained; add a search_space to let tuning try other values"
     )
     return Verdict(False, "nothing_to_tune", message)

@@ -31,7 +31,11 @@ KEYS = (
     "resources",
     "watchdog",
     "tuning",
+    "dependencies",
+    "autotune",
+    "autocheckpoint",
 )
+DEPENDENCY_MODES = ("install", "host")
 RESOURCE_KEYS = ("memory", "cpus")
 WATCHDOG_KEYS = ("max_restarts", "backoff", "backoff_max", "engine_wait")
 NOTIFY_KEYS = ("to", "from", "on", "smtp")
@@ -63,6 +67,9 @@ class Config:
     resources: Resources = field(default_factory=Resources)
     watchdog: RestartPolicy = field(default_factory=RestartPolicy)
     tuning: TuningSettings = field(default_factory=TuningSettings)
+    dependencies: str = "install"  # install the repo's requirements, or `host`: check only
+    autotune: bool = True  # infer a search space from the code when none is declared
+    autocheckpoint: bool = True  # checkpoint Keras fit() calls that have no BackupAndRestore
 
 
 def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -341,3 +348,27 @@ def _parse_watchdog(value: object, source: str) -> RestartPolicy:
 
 _PARSERS["watchdog"] = _parse_watchdog
 _PARSERS["tuning"] = parse_tuning
+
+
+def _flag(key: str) -> Callable[[object, str], bool]:
+    def parse(value: object, source: str) -> bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{_where(key, source)} must be true or false, got {value!r}")
+        return value
+
+    return parse
+
+
+def _parse_dependencies(value: object, source: str) -> str:
+    if value not in DEPENDENCY_MODES:
+        raise ConfigError(
+            f"{_where('dependencies', source)} must be install (the repository's requirements "
+            f"are installed for its trials) or host (nothing installed, imports checked), "
+            f"got {value!r}"
+        )
+    return str(value)
+
+
+_PARSERS["dependencies"] = _parse_dependencies
+_PARSERS["autotune"] = _flag("autotune")
+_PARSERS["autocheckpoint"] = _flag("autocheckpoint")

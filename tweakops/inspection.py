@@ -11,9 +11,11 @@ import sys
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from training.notebook import cell_label, code_cells
+from tweakops.entrypoints import find_entrypoint
 from tweakops.errors import InspectError
 
 KERAS_IMAGE = "tweakops/keras:latest"
@@ -56,6 +58,8 @@ class InspectResult:
     entrypoint: str
     files_read: int
     skipped: tuple[str, ...] = ()  # files or notebook cells that did not parse, with the reason
+    entrypoint_rule: str = ""  # why this entrypoint (tweakops/entrypoints.py)
+    entrypoint_evidence: str = ""  # e.g. where it writes accuracy.txt
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -84,7 +88,10 @@ class _Scan:
 
 
 def inspect_tree(
-    root: Path, image_override: str | None = None, entrypoint: str | None = None
+    root: Path,
+    image_override: str | None = None,
+    entrypoint: str | None = None,
+    metric: str = "accuracy",
 ) -> InspectResult:
     """Read the code under ROOT and pick the image by the first rule that applies."""
     scan = _scan_tree(root)
@@ -97,9 +104,17 @@ def inspect_tree(
     else:
         framework = _require_framework(root, scan, detected)
         image, rule = IMAGES[framework], f"{framework} evidence"
-    script = find_entrypoint(root, entrypoint)
+    script = find_entrypoint(root, entrypoint, metric)
     return InspectResult(
-        framework, image, rule, evidence, script, scan.files_read, tuple(scan.skipped)
+        framework,
+        image,
+        rule,
+        evidence,
+        script.path,
+        scan.files_read,
+        tuple(scan.skipped),
+        script.rule,
+        script.evidence,
     )
 
 
@@ -212,22 +227,13 @@ def _imports_of(node: ast.AST) -> list[tuple[str, str]]:
 def _scan_notebook(scan: _Scan, data: bytes, rel: str) -> bool:
     """Scan the code cells of a notebook; False when none of them parses."""
     try:
-        cells = json.loads(data).get("cells", [])
+        notebook = json.loads(data)
+        cells = list(code_cells(notebook))
     except (ValueError, AttributeError) as exc:
         scan.skipped.append(f"{rel}: not a notebook ({exc})")
         return False
-    results = [
-        _scan_code(scan, _cell_code(cell), f"{rel}#cell{number}")  # numbered among all cells
-        for number, cell in enumerate(cells, start=1)
-        if isinstance(cell, dict) and cell.get("cell_type") == "code"
-    ]
+    results = [_scan_code(scan, code, cell_label(rel, number)) for number, code in cells]
     return any(results) or not results
-
-
-def _cell_code(cell: dict[str, Any]) -> str:  # magics and shell escapes blanked, lines kept
-    source = cell.get("source", "")
-    text = "".join(source) if isinstance(source, list) else str(source)
-    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in text.splitlines())
 
 
 def _scan_requirements(scan: _Scan, text: str, rel: str) -> None:
@@ -254,45 +260,3 @@ def _add_requirement(scan: _Scan, spec: str, file: str, line: int, kind: str) ->
     package = re.sub(r"[-_.]+", "-", match[1]).lower() if match else ""
     if framework := _PACKAGES.get(package):
         scan.evidence.append(Evidence(framework, file, line, f"{kind}: {spec.strip()}"))
-
-
-def find_entrypoint(root: Path, configured: str | None) -> str:
-    """The script to run: the configured one, else train.py, main.py, or the one __main__ script."""
-    scripts = sorted(p.name for p in root.glob("*.py") if p.is_file())
-    if configured:
-        return _configured_entrypoint(root, configured, scripts)
-    for name in ("train.py", "main.py"):
-        if name in scripts:
-            return name
-    mains = [name for name in scripts if _has_main_block(root / name)]
-    if len(mains) == 1:
-        return mains[0]
-    several = f"several root scripts have a __main__ block ({', '.join(mains)})"
-    none = f"no train.py, main.py or root script with a __main__ block ({_listed(scripts)})"
-    raise InspectError(
-        f"no entrypoint in {root}: {several if mains else none}; add `entrypoint:` to tweakops.yaml"
-    )
-
-
-def _configured_entrypoint(root: Path, configured: str, scripts: list[str]) -> str:
-    relative = PurePosixPath(configured)
-    path = root / relative  # an absolute path replaces root and so fails the test below
-    if not (path.is_file() and path.resolve().is_relative_to(root.resolve())):
-        raise InspectError(
-            f"entrypoint {configured!r} from tweakops.yaml is not a file in the repository: "
-            f"give a path relative to its root ({_listed(scripts)})"
-        )
-    return relative.as_posix()
-
-
-def _listed(scripts: list[str]) -> str:
-    return f".py files at the root: {', '.join(scripts)}" if scripts else "no .py files at the root"
-
-
-def _has_main_block(path: Path) -> bool:
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    tests = {ast.unparse(node.test) for node in tree.body if isinstance(node, ast.If)}
-    return bool(tests & {"__name__ == '__main__'", "'__main__' == __name__"})

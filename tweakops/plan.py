@@ -1,14 +1,22 @@
-"""Where and how a run's trials execute: the runtime, the image, the entrypoint, the limits."""
+"""Where and how a run's trials execute: the runtime, the environment, the command, the knobs."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from monitor import RestartPolicy
+from tuning.space import ParamSpec
 from tweakops.config import Config
 from tweakops.context import RunContext
-from tweakops.errors import TweakopsError
-from tweakops.runtime import LocalRuntime, Runtime, get_runtime
+from tweakops.environment import Environment, check_imports, prepare_environment
+from tweakops.errors import InspectError
+from tweakops.imports import Traced, trace_imports
+from tweakops.inspected import Inspected
+from tweakops.inspection import InspectResult
+from tweakops.knobs import Knob, knob_space
+from tweakops.requirements import Declarations, declared_requirements
+from tweakops.runtime import LocalRuntime, Runtime
 
 # Frameworks whose import is slow enough that the local runtime imports them ahead of time.
 WARM_MODULES: dict[str, tuple[str, ...]] = {"keras": ("keras",)}
@@ -23,48 +31,85 @@ class TrialPlan:
     image: str | None
     runtime: Runtime
     policy: RestartPolicy = field(default_factory=RestartPolicy)
+    python: str = "python"
+    launcher: str = ""  # training/autorun.py where the trial runs
+    knobs: tuple[Knob, ...] = ()  # written into each trial's copy of the code
+    inject_checkpoints: bool = False
 
     def describe(self) -> str:
         where = f" in {self.image}" if self.runtime.name == "docker" else ""
-        return f"the {self.runtime.name} runtime{where}"
+        venv = f" with {self.python}" if self.python != "python" else ""
+        return f"the {self.runtime.name} runtime{where}{venv}"
+
+    def command(self) -> tuple[str, ...]:
+        """The trial's argv: `python model.py`, or through the launcher for a notebook or for
+        injected checkpoints; an entrypoint that is not a file path is an argv of its own."""
+        entry = self.entrypoint
+        if not entry.endswith((".py", ".ipynb")) or " " in entry:
+            return tuple(shlex.split(entry))
+        wrap = self.launcher and (entry.endswith(".ipynb") or self.inject_checkpoints)
+        if not wrap:
+            return (self.python, entry)
+        flags = ("--keras-checkpoints",) if self.inject_checkpoints else ()
+        return (self.python, self.launcher, *flags, entry)
+
+    def space(self) -> tuple[ParamSpec, ...]:
+        """The search space: tweakops.yaml's, else the knobs inspect inferred."""
+        return self.config.search_space or knob_space(self.knobs)
 
 
 def make_plan(ctx: RunContext) -> TrialPlan:
-    """The config, entrypoint, image and runtime that the inspect stage and the flags chose.
+    """The config, entrypoint, environment and runtime that inspect and the flags chose.
 
-    `--runtime auto` takes docker when an engine answers and the image exists or can be
-    built, and says why when it falls back to the local runtime.
+    The environment is made again where it is missing (another Jenkins agent, a cleaned
+    cache): its tags and folders are content hashes, so it is the same one. When it differs
+    from inspect's (the runtime changed), the imports are checked again.
     """
-    inspected = ctx.result_of("inspect")
+    inspected = Inspected.from_dict(ctx.result_of("inspect"))
     config = ctx.config()
-    image: str | None = inspected.get("image")
-    runtime = get_runtime(ctx.runtime)
-    if runtime.name == "docker" and image is not None:
-        try:
-            image = container_image(image, ctx)
-        except TweakopsError as exc:
-            if ctx.runtime != "auto":
-                raise
-            ctx.console.warn(f"using the local runtime: {exc}")
-            runtime = get_runtime("local")
-    if isinstance(runtime, LocalRuntime) and inspected.get("framework") in WARM_MODULES:
-        runtime.prewarm(WARM_MODULES[inspected["framework"]])
+    found, source = inspected.found, ctx.source_dir
+    traced = trace_imports(source, found.entrypoint)
+    declared = declared_requirements(source)
+    runtime, env = environment_for(ctx, found, traced, declared, config, inspected.environment)
+    if isinstance(runtime, LocalRuntime) and found.framework in WARM_MODULES:
+        runtime.prewarm(WARM_MODULES[found.framework], env.python)
     return TrialPlan(
         config=config,
-        entrypoint=inspected["entrypoint"],
-        image=image,
+        entrypoint=found.entrypoint,
+        image=env.image,
         runtime=runtime,
         policy=config.watchdog,
+        python=env.python,
+        launcher=env.launcher,
+        knobs=inspected.knobs,
+        inject_checkpoints=inspected.inject_checkpoints,
     )
 
 
-def container_image(chosen: str, ctx: RunContext) -> str:
-    """The local image to run: our framework images by content tag (built when missing)."""
-    from tweakops.runtime.images import ImageError, resolve_image
-
-    if chosen.startswith("dockerfile:"):
-        raise ImageError(
-            f"the repository brings its own {chosen.split(':', 1)[1]}, which tweakops does not "
-            "build yet: build it yourself and name the image with `image:` in tweakops.yaml"
+def environment_for(
+    ctx: RunContext,
+    found: InspectResult,
+    traced: Traced,
+    declared: Declarations,
+    config: Config,
+    checked: Environment | None = None,
+) -> tuple[Runtime, Environment]:
+    """Make (or reuse) the trials' environment on this run's runtime, and check the imports
+    against it unless `checked` is that same environment (checked by an earlier stage)."""
+    folder = ctx.folder / "environment" / "probe"
+    runtime, env = prepare_environment(
+        ctx.runtime, found.image, declared, config.dependencies, folder, ctx.console
+    )
+    if found.entrypoint.endswith(".ipynb") and not env.launcher:
+        raise InspectError(
+            f"{found.entrypoint} is a notebook, and {env.image} has no tweakops harness to run "
+            "one: use a tweakops image (remove `image:`), or convert it to a script"
         )
-    return resolve_image(chosen, build=True, console=ctx.console)
+    same = checked is not None and (checked.runtime, checked.key, checked.image) == (
+        env.runtime,
+        env.key,
+        env.image,
+    )
+    if not same:
+        check_imports(runtime, env, traced, declared, folder)
+    return runtime, env

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import logging
-import struct
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from notify import RunOutcome
 from notify.render import (
     TRIAL_HEADER,
     build_link,
     compact_params,
-    hide_url_secrets,
     log_tail,
     repo_short_name,
     subject,
@@ -30,12 +25,13 @@ from tweakops.files import atomic_write
 from tweakops.outcome import run_config, run_outcome
 from tweakops.plots import accuracy_png, epoch_png
 from tweakops.records import WATCHDOG_EVENTS, EventRecord, StageRecord, TrialRecord
+from tweakops.report_html import NUMERIC_COLUMNS, cell, esc, facts, figure, link, section, table
+from tweakops.report_inspect import inspect_section
 from tweakops.report_style import CSS, STATUS_MARKS, TRIAL_PILLS
 from tweakops.store import RunStore
 
 log = logging.getLogger("tweakops")
 REPORT_FILE = "report.html"  # in the run folder
-_NUMERIC_COLUMNS = {"#", "accuracy", "duration s", "restarts"}
 _PARAMS_WIDTH = 400  # the page is wide: params in full, unlike the email's 60 characters
 
 
@@ -74,23 +70,23 @@ def render_report(store: RunStore, run_id: str) -> str:
     outcome = run_outcome(ctx, run_config(ctx))
     sections = [
         _header(outcome),
-        _section("Pipeline", _pipeline(store.stages(run_id))),
-        _section(f"{outcome.metric.capitalize()} per trial", _accuracy_figure(outcome)),
-        _section(_epochs_title(outcome), _epoch_figure(outcome)),
-        _section("Trials", _trial_table(outcome)),
-        _section("Restarts", _restarts(store.events(run_id))),
-        _section("Inspect: why this image", _inspect(store.get_stage(run_id, "inspect"))),
+        section("Pipeline", _pipeline(store.stages(run_id))),
+        section(f"{outcome.metric.capitalize()} per trial", _accuracy_figure(outcome)),
+        section(_epochs_title(outcome), _epoch_figure(outcome)),
+        section("Trials", _trial_table(outcome)),
+        section("Restarts", _restarts(store.events(run_id))),
+        section("Inspect: what was found and applied", inspect_section(store, run_id, outcome)),
     ]
     tail = log_tail(outcome)
     if tail:
-        sections.append(_section("Last log lines", f"<pre>{_esc(tail)}</pre>"))
+        sections.append(section("Last log lines", f"<pre>{esc(tail)}</pre>"))
     made = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    footer = f"<footer>tweakops run report · written {made} · {_esc(ctx.folder)}</footer>"
+    footer = f"<footer>tweakops run report · written {made} · {esc(ctx.folder)}</footer>"
     title = f"tweakops · {repo_short_name(outcome.repo)} · run {outcome.run.id}"
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_esc(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
         + "\n".join([*sections, footer])
         + "\n</main></body></html>\n"
     )
@@ -101,29 +97,29 @@ def _header(outcome: RunOutcome) -> str:
     result = "reached" if outcome.reached else "not-reached"
     rows = summary_rows(outcome)
     word = dict(rows).get("Result") or result.replace("-", " ")
-    facts = [
+    pairs = [
         (label, _fact(label, value))
         for label, value in rows
         if label not in ("Result", "Build")  # the result is the badge; the build a link
     ]
-    link = build_link(outcome)
-    if link:
-        facts.append(("Build", _link(link)))
+    url = build_link(outcome)
+    if url:
+        pairs.append(("Build", link(url)))
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(outcome.run.created))
-    facts.append(("Started", _esc(started)))
+    pairs.append(("Started", esc(started)))
     headline = subject(outcome).split(": ", 1)[-1].rsplit(" (run ", 1)[0]
     return (
         f'<header class="run {result}"><p class="eyebrow">tweakops run report</p>'
-        f"<h1>{_esc(repo_short_name(outcome.repo))}"
-        f'<span class="badge badge-{result}">{_esc(word)}</span></h1>'
-        f'<p class="headline">{_esc(headline)}</p>{_facts(facts)}</header>'
+        f"<h1>{esc(repo_short_name(outcome.repo))}"
+        f'<span class="badge badge-{result}">{esc(word)}</span></h1>'
+        f'<p class="headline">{esc(headline)}</p>{facts(pairs)}</header>'
     )
 
 
 def _fact(label: str, value: str) -> str:
     if label in ("Commit", "Run", "Model", "Best params"):
-        return f'<span class="mono">{_esc(value)}</span>'
-    return _esc(value)
+        return f'<span class="mono">{esc(value)}</span>'
+    return esc(value)
 
 
 def _pipeline(stages: Sequence[StageRecord]) -> str:
@@ -136,11 +132,11 @@ def _stage_box(stage: StageRecord) -> str:
     note = stage.error or stage.result.get("summary") or _idle_note(stage)
     mark = STATUS_MARKS.get(stage.status, "")
     return (
-        f'<div class="stage stage-{_esc(stage.status)}" data-stage="{_esc(stage.name)}">'
-        f'<div class="stage-head"><span class="stage-name">{_esc(stage.name)}</span>'
+        f'<div class="stage stage-{esc(stage.status)}" data-stage="{esc(stage.name)}">'
+        f'<div class="stage-head"><span class="stage-name">{esc(stage.name)}</span>'
         f'<span class="stage-time">{seconds}</span></div>'
-        f'<div class="stage-status">{mark} {_esc(stage.status)}</div>'
-        f'<p class="stage-note" title="{_esc(note)}">{_esc(note)}</p></div>'
+        f'<div class="stage-status">{mark} {esc(stage.status)}</div>'
+        f'<p class="stage-note" title="{esc(note)}">{esc(note)}</p></div>'
     )
 
 
@@ -155,7 +151,7 @@ def _accuracy_figure(outcome: RunOutcome) -> str:
         return '<p class="empty">No trial ran, so there is nothing to plot.</p>'
     png = accuracy_png(outcome.trials, outcome.threshold, outcome.metric)
     alt = f"{outcome.metric} per trial, best so far and threshold {outcome.threshold:g}"
-    return _figure("accuracy-plot", png, alt)
+    return figure("accuracy-plot", png, alt)
 
 
 def _epochs_title(outcome: RunOutcome) -> str:
@@ -166,7 +162,7 @@ def _epochs_title(outcome: RunOutcome) -> str:
 def _epoch_figure(outcome: RunOutcome) -> str:
     best = outcome.best
     if best is None:
-        return f'<p class="empty">No trial measured {_esc(outcome.metric)}: no best trial.</p>'
+        return f'<p class="empty">No trial measured {esc(outcome.metric)}: no best trial.</p>'
     epochs = read_epochs(Path(best.folder) / "output") if best.folder else []
     png = epoch_png(epochs, outcome.threshold)
     if png is None:
@@ -174,7 +170,7 @@ def _epoch_figure(outcome: RunOutcome) -> str:
             f'<p class="empty">Trial {best.number} logged no epochs (training.log_epoch or '
             "training.keras_callbacks() record them), so there are no curves to show.</p>"
         )
-    return _figure("epoch-plot", png, f"metrics per epoch of trial {best.number}")
+    return figure("epoch-plot", png, f"metrics per epoch of trial {best.number}")
 
 
 def _trial_table(outcome: RunOutcome) -> str:
@@ -192,24 +188,24 @@ def _trial_table(outcome: RunOutcome) -> str:
             for name, text in zip(TRIAL_HEADER, row, strict=True)
         ]
         if any(notes):
-            cells.append(_cell("note", note))
+            cells.append(cell("note", note))
         css = ' class="best"' if is_best else ""
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
     header = (*TRIAL_HEADER, "note") if any(notes) else TRIAL_HEADER
-    return _table(header, body, _NUMERIC_COLUMNS)
+    return table(header, body, NUMERIC_COLUMNS)
 
 
 def _trial_cell(column: str, text: str, trial: TrialRecord, best: bool) -> str:
     if column == "status":
         return (
-            f'<td><span class="pill pill-{TRIAL_PILLS.get(text, "other")}">{_esc(text)}</span></td>'
+            f'<td><span class="pill pill-{TRIAL_PILLS.get(text, "other")}">{esc(text)}</span></td>'
         )
     if column == "params":
         params = compact_params(trial.params, width=_PARAMS_WIDTH) if trial.params else "defaults"
-        return f'<td class="mono">{_esc(params)}</td>'
+        return f'<td class="mono">{esc(params)}</td>'
     if column == "#" and best:
-        return f'<td class="num">{_esc(text)}<span class="tag">best</span></td>'
-    return _cell(column, text)
+        return f'<td class="num">{esc(text)}<span class="tag">best</span></td>'
+    return cell(column, text)
 
 
 def _restarts(events: Sequence[EventRecord]) -> str:
@@ -218,94 +214,10 @@ def _restarts(events: Sequence[EventRecord]) -> str:
         return '<p class="empty">no restarts: every trial ran to its end in one go.</p>'
     rows = [
         "<tr>"
-        + _cell("time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.time)), "mono")
-        + _cell("event", e.kind.replace("_", " "))
-        + _cell("message", e.message)
+        + cell("time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.time)), "mono")
+        + cell("event", e.kind.replace("_", " "))
+        + cell("message", e.message)
         + "</tr>"
         for e in watchdog
     ]
-    return _table(("time", "event", "message"), rows)
-
-
-def _inspect(stage: StageRecord) -> str:
-    found: dict[str, Any] = stage.result
-    if stage.status != "succeeded" or not found:
-        why = stage.error or f"the inspect stage is {stage.status}"
-        return f'<p class="empty">Nothing recorded: {_esc(why)}.</p>'
-    facts = [
-        (label, _esc(found.get(key, "—")))
-        for label, key in (
-            ("Framework", "framework"),
-            ("Image", "image"),
-            ("Rule", "rule"),
-            ("Entrypoint", "entrypoint"),
-            ("Files read", "files_read"),
-        )
-    ]
-    parts = [f'<div class="inspect">{_facts(facts)}']
-    rows = [
-        "<tr>"
-        + _cell("where", f"{e.get('file')}:{e.get('line')}", "mono")
-        + _cell("framework", e.get("framework", ""))
-        + _cell("evidence", e.get("what", ""), "mono")
-        + "</tr>"
-        for e in found.get("evidence") or []
-    ]
-    if rows:
-        parts.append(_table(("where", "framework", "evidence"), rows))
-    else:
-        rule = _esc(found.get("rule", "—"))
-        parts.append(f'<p class="empty">No code evidence: the rule “{rule}” chose the image.</p>')
-    skipped = found.get("skipped") or []
-    if skipped:
-        items = "".join(f"<li>{_esc(s)}</li>" for s in skipped)
-        parts.append(f"<p>Files or cells that did not parse:</p><ul>{items}</ul>")
-    return "".join(parts) + "</div>"
-
-
-# --- small HTML pieces ------------------------------------------------------------------------
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section><h2>{_esc(title)}</h2>{body}</section>"
-
-
-def _facts(pairs: Sequence[tuple[str, str]]) -> str:
-    """Label/value pairs as a definition list; the values are HTML already."""
-    items = "".join(f"<dt>{_esc(label)}</dt><dd>{value}</dd>" for label, value in pairs)
-    return f'<dl class="facts">{items}</dl>'
-
-
-def _table(header: Sequence[str], rows: Sequence[str], numeric: Container[str] = ()) -> str:
-    head = "".join(
-        f'<th class="num">{_esc(h)}</th>' if h in numeric else f"<th>{_esc(h)}</th>" for h in header
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _cell(column: str, text: Any, css: str = "") -> str:
-    classes = " ".join(c for c in (css, "num" if column in _NUMERIC_COLUMNS else "") if c)
-    attr = f' class="{classes}"' if classes else ""
-    return f"<td{attr}>{_esc(text)}</td>"
-
-
-def _figure(element_id: str, png: bytes, alt: str) -> str:
-    """A PNG inline as a data: URI, with its own width and height from the PNG header."""
-    width, height = struct.unpack(">II", png[16:24])
-    data = base64.b64encode(png).decode("ascii")
-    return (
-        f'<figure><img id="{element_id}" src="data:image/png;base64,{data}" '
-        f'width="{width}" height="{height}" alt="{_esc(alt)}"></figure>'
-    )
-
-
-def _link(url: str) -> str:
-    shown = _esc(url)
-    if url.startswith(("http://", "https://")):
-        return f'<a href="{shown}">{shown}</a>'
-    return shown
-
-
-def _esc(value: Any) -> str:
-    """Any value as HTML text, with the password (or token) of a URL hidden."""
-    return html.escape(hide_url_secrets(str(value)))
+    return table(("time", "event", "message"), rows)

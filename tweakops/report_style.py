@@ -83,6 +83,8 @@ tr.best td{background:#dcf3e3;font-weight:600}
  background:#eceff3;color:#59636e;white-space:nowrap}
 pre{background:var(--page);border:1px solid var(--soft);border-radius:6px;padding:10px 12px;
  font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;margin:0}
+pre .add{background:#dafbe1;color:#116329}
+pre .del{background:#ffebe9;color:#82071e}
 .inspect dl.facts{margin-bottom:12px}
 footer{color:var(--muted);font-size:12px;text-align:center;overflow-wrap:anywhere}
 """

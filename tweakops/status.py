@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tweakops.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
+from tweakops.inspected import Inspected
 from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord, best_trial
 from tweakops.store import RunStore
 
@@ -34,6 +35,7 @@ def render_status(
         f"status: {paint_status(run.status, color)}" + (f" — {run.verdict}" if run.verdict else ""),
         f"folder: {store.run_dir(run.id)}",
         *_runtime_line(store, run.id),
+        *_inspect_lines(store, run.id),
         "",
     ]
     stages = render_table(
@@ -114,6 +116,13 @@ def _runtime_line(store: RunStore, run_id: str) -> list[str]:
         return []
     image = f", image {trained['image']}" if trained.get("runtime") == "docker" else ""
     return [f"runtime: {trained['runtime']}{image}"]
+
+
+def _inspect_lines(store: RunStore, run_id: str) -> list[str]:
+    """What inspect found and applied: entrypoint, environment, checkpoints, knobs."""
+    stage = store.get_stage(run_id, "inspect")
+    inspected = Inspected.read(stage.result) if stage.status == "succeeded" else None
+    return [f"{label}: {text}" for label, text in inspected.facts()] if inspected else []
 
 
 def _handle(handle: str | None) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import time
 from dataclasses import replace
@@ -17,6 +16,7 @@ from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.errors import MetricError
 from tweakops.files import atomic_write
+from tweakops.knobs import apply_knobs
 from tweakops.plan import TrialPlan
 from tweakops.progress import EpochProgress
 from tweakops.records import TrialRecord
@@ -24,28 +24,25 @@ from tweakops.runtime import Handle, TrialSpec
 
 LOG_TAIL_LINES = 20
 STOPPED = ("pruned", "cancelled")  # verdicts of trials the tuner stopped
+CHANGES_FILE = "changes.diff"  # the trial's copy of the code against the repository
 
 
 def trial_folder(ctx: RunContext, number: int) -> Path:
     return ctx.folder / "trials" / f"{number:03d}"
 
 
-def command_for(entrypoint: str) -> tuple[str, ...]:
-    """`train.py` runs with the runtime's python; anything else is an argv, never a shell line."""
-    if entrypoint.endswith(".py") and " " not in entrypoint:
-        return ("python", entrypoint)
-    return tuple(shlex.split(entrypoint))
-
-
-def prepare_trial(ctx: RunContext, number: int, params: dict[str, Any], metric: str) -> Path:
-    """A fresh writable copy of the source, with any committed metric file removed (never stale)."""
+def prepare_trial(ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, Any]) -> Path:
+    """A fresh writable copy of the source, with any committed metric file removed (never
+    stale), the trial's values written into its knobs, and that change kept as changes.diff."""
     folder = trial_folder(ctx, number)
     if folder.exists():
         shutil.rmtree(folder)
     shutil.copytree(ctx.source_dir, folder / "src", symlinks=True)
-    (folder / "src" / f"{metric}.txt").unlink(missing_ok=True)
+    (folder / "src" / f"{plan.config.metric}.txt").unlink(missing_ok=True)
     (folder / "output").mkdir(parents=True)
     (folder / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+    diff = apply_knobs(folder / "src", plan.knobs, params)
+    (folder / CHANGES_FILE).write_text(diff, encoding="utf-8")
     return folder
 
 
@@ -59,7 +56,7 @@ def trial_spec(ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, 
     }
     return TrialSpec(
         name=f"tweakops-{ctx.run.id}-t{number}",
-        command=command_for(plan.entrypoint),
+        command=plan.command(),
         workdir=folder / "src",
         output_dir=folder / "output",
         log_path=folder / "log.txt",
@@ -80,7 +77,7 @@ def execute_trial(
     control: TrialControl | None = None,
 ) -> TrialRecord:
     """Start trial `number` from scratch and supervise it to the end (or the tuner's stop)."""
-    folder = prepare_trial(ctx, number, params, plan.config.metric)
+    folder = prepare_trial(ctx, plan, number, params)
     record = TrialRecord(
         run_id=ctx.run.id,
         number=number,

@@ -73,13 +73,19 @@ def test_ref_picks_the_commit_and_later_stages_keep_working(make_repo, cli) -> N
     assert json.loads(cli("--json", "status").stdout)["run"]["sha"] == first
 
 
-def test_seed_style_script_that_ignores_params_still_trains(make_repo, cli) -> None:
-    repo = make_repo(files={"train.py": SEED_SCRIPT, "tweakops.yaml": "threshold: 0.99\n"})
+def test_seed_style_script_that_ignores_params_is_tuned_through_its_literals(
+    make_repo, cli
+) -> None:
+    yaml = "threshold: 0.99\nmax_trials: 3\n"
+    repo = make_repo(files={"train.py": SEED_SCRIPT, "tweakops.yaml": yaml})
     result = cli("run", str(repo))
     assert result.returncode == 3, result.stderr
-    assert "nothing to tune" in result.stdout
+    assert "knobs tried (inferred from the code): logistic_regression_C (train.py:7)" in (
+        result.stdout
+    )
     trials = json.loads(cli("--json", "status").stdout)["trials"]
-    assert len(trials) == 1 and 0.8 < trials[0]["accuracy"] < 1.0  # "97.8" read as a percentage
+    assert len(trials) == 3 and 0.8 < trials[0]["accuracy"] < 1.0  # "97.8" read as a percentage
+    assert {"logistic_regression_C", "logistic_regression_max_iter"} == set(trials[1]["params"])
 
 
 @pytest.mark.parametrize(

@@ -179,10 +179,10 @@ def test_a_second_build_of_the_same_image_waits_for_the_first(tmp_path: Path) ->
     lock, events, waiting = tmp_path / "locks" / "keras.lock", [], []
 
     def second() -> None:
-        with _wheelhouse._build_lock(lock, waiting.append):
+        with _wheelhouse.build_lock(lock, waiting.append):
             events.append("second builds")
 
-    with _wheelhouse._build_lock(lock, events.append):
+    with _wheelhouse.build_lock(lock, events.append):
         thread = threading.Thread(target=second)
         thread.start()
         thread.join(timeout=0.5)

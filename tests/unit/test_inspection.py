@@ -13,7 +13,6 @@ from tweakops.inspection import (
     KERAS_IMAGE,
     SKLEARN_IMAGE,
     InspectResult,
-    find_entrypoint,
     inspect_tree,
 )
 
@@ -220,44 +219,6 @@ def test_result_round_trips_through_json(tmp_path: Path) -> None:
     write(tmp_path, {"train.py": KERAS_SCRIPT, "bad.py": "(\n"})
     result = inspect_tree(tmp_path)
     assert InspectResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
-
-
-def test_entrypoint_prefers_configured_then_train_then_main(tmp_path: Path) -> None:
-    write(tmp_path, {"main.py": "", "train.py": "", "src/run.py": ""})
-    assert find_entrypoint(tmp_path, "./src/run.py") == "src/run.py"
-    assert find_entrypoint(tmp_path, None) == "train.py"
-    (tmp_path / "train.py").unlink()
-    assert find_entrypoint(tmp_path, None) == "main.py"
-
-
-def test_entrypoint_is_the_only_script_with_a_main_block(tmp_path: Path) -> None:
-    main_block = 'if __name__ == "__main__":\n    fit()\n'
-    write(tmp_path, {"fit_digits.py": main_block, "helpers.py": "def f(): ...\n"})
-    assert find_entrypoint(tmp_path, None) == "fit_digits.py"
-
-
-def test_several_main_blocks_ask_for_the_entrypoint_key(tmp_path: Path) -> None:
-    main_block = "if '__main__' == __name__:\n    pass\n"
-    write(tmp_path, {"a.py": main_block, "b.py": main_block})
-    with pytest.raises(InspectError, match=r"several .* \(a.py, b.py\); add `entrypoint:` to"):
-        find_entrypoint(tmp_path, None)
-
-
-def test_no_entrypoint_lists_root_scripts(tmp_path: Path) -> None:
-    write(tmp_path, {"helpers.py": "", "sub/train.py": ""})
-    with pytest.raises(InspectError, match=r"\(.py files at the root: helpers.py\); add `entryp"):
-        find_entrypoint(tmp_path, None)
-
-
-@pytest.mark.parametrize("configured", ["fit.py", "../outside.py", "/etc/hostname"])
-def test_configured_entrypoint_must_be_a_file_in_the_repository(
-    tmp_path: Path, configured: str
-) -> None:
-    repo = write(tmp_path / "repo", {"train.py": "", "main.py": ""})
-    write(tmp_path, {"outside.py": ""})
-    message = rf"entrypoint '{configured}' from tweakops.yaml is not a file in the repository: .*"
-    with pytest.raises(InspectError, match=message + "root: main.py, train.py"):
-        find_entrypoint(repo, configured)
 
 
 def test_inspect_uses_the_configured_entrypoint(tmp_path: Path) -> None:

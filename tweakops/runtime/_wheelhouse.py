@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,12 @@ def harness_files(root: Path) -> tuple[Path, ...]:
     return (*package, *core)
 
 
-def download_command(requirements: Path, dest: Path) -> list[str]:
+def download_command(requirements: Path, dest: Path, constraints: Path | None = None) -> list[str]:
     """The host-side `pip download` that fetches binary wheels for the image's interpreter."""
     command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check"]
     command += ["-d", str(dest), "-r", str(requirements), "--only-binary=:all:"]
+    if constraints is not None:
+        command += ["-c", str(constraints)]
     command += ["--python-version", PYTHON_VERSION, "--implementation", "cp"]
     for tag in platform_tags():
         command += ["--platform", tag]
@@ -96,14 +98,14 @@ def ensure_wheelhouse(recipe: ImageRecipe, cache: Path, say: Callable[[str], Non
         folder.mkdir(parents=True, exist_ok=True)
         log = cache / "logs" / f"wheels-{folder.name}.log"
         say(f"downloading wheels for {recipe.name} on the host into {folder}")
-        _run_pip(download_command(recipe.requirements, folder), log, say)
+        run_pip(download_command(recipe.requirements, folder), log, say)
         atomic_write(folder / MARKER, f"{time.time():.0f}\n")
     wheels = sorted(folder.glob("*.whl"))
     megabytes = sum(w.stat().st_size for w in wheels) / 1e6
     return Wheelhouse(folder, len(wheels), megabytes, time.monotonic() - started, reused)
 
 
-def _run_pip(command: Sequence[str], log: Path, say: Callable[[str], None]) -> None:
+def run_pip(command: Sequence[str], log: Path, say: Callable[[str], None]) -> None:
     """Run pip, echo one line per package, keep everything in `log`; a failure names the log."""
     last = ""
 
@@ -118,7 +120,8 @@ def _run_pip(command: Sequence[str], log: Path, say: Callable[[str], None]) -> N
 
     code = stream_to_log(command, log, echo)
     if code != 0:
-        raise ImageError(f"pip download failed (exit {code}): {last}; see {log}")
+        verb = next((word for word in command if word in ("download", "install")), "")
+        raise ImageError(f"pip {verb} failed (exit {code}): {last}; see {log}")
 
 
 def _pip_progress(text: str) -> str | None:
@@ -136,7 +139,7 @@ def assemble_context(recipe: ImageRecipe, wheels: Path, dest: Path) -> Path:
     shutil.copy2(recipe.requirements, dest / "requirements.txt")
     (dest / "wheels").mkdir()
     for wheel in sorted(wheels.glob("*.whl")):
-        _link_or_copy(wheel, dest / "wheels" / wheel.name)
+        link_or_copy(wheel, dest / "wheels" / wheel.name)
     for source in recipe.harness_files:
         target = dest / "harness" / source.relative_to(recipe.root)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +147,7 @@ def assemble_context(recipe: ImageRecipe, wheels: Path, dest: Path) -> Path:
     return dest
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
@@ -157,7 +160,7 @@ def build_offline(
     client: Any, the_recipe: ImageRecipe, base: str, tag: str, cache: Path, console: Console
 ) -> bool:
     """Wheels on the host, a temporary context, an offline build; False if another process did."""
-    with _build_lock(cache / "locks" / f"{the_recipe.name}.lock", console.say):
+    with build_lock(cache / "locks" / f"{the_recipe.name}.lock", console.say):
         if client.images.list(name=tag):
             return False
         _build_unlocked(client, the_recipe, base, tag, cache, console)
@@ -165,7 +168,7 @@ def build_offline(
 
 
 @contextlib.contextmanager
-def _build_lock(path: Path, say: Callable[[str], None]) -> Iterator[None]:
+def build_lock(path: Path, say: Callable[[str], None]) -> Iterator[None]:
     """One build per image name and cache folder at a time (parallel trials, Jenkins executors)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
@@ -193,18 +196,31 @@ def _build_unlocked(
         shutil.rmtree(context, ignore_errors=True)
 
 
-def run_build(client: Any, context: Path, tag: str, base: str, log: Path, console: Console) -> None:
-    """Run the build, echo steps and pip's summary, keep the full log; a failing step raises."""
+def run_build(
+    client: Any,
+    context: Path,
+    tag: str,
+    base: str,
+    log: Path,
+    console: Console,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    """Run the build, echo steps and pip's summary, keep the full log; a failing step raises.
+
+    `extra` adds build args, and labels for the keys named `tweakops.*`."""
     errors = importlib.import_module("docker.errors")
     image, trace = tag.rsplit(":", 1)[0], _BuildTrace(console)
     name = image.rsplit("/", 1)[-1]  # tweakops/<name>: the Dockerfile's IMAGE_NAME
+    labels = {"tweakops.content-tag": tag, "tweakops.base": base}
+    buildargs = {"BASE_IMAGE": base, "IMAGE_NAME": name}
+    for key, value in (extra or {}).items():
+        (labels if key.startswith("tweakops.") else buildargs)[key] = value
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as out:
         try:
             for item in client.api.build(
                 path=str(context), tag=tag, pull=False,
-                buildargs={"BASE_IMAGE": base, "IMAGE_NAME": name},
-                labels={"tweakops.content-tag": tag, "tweakops.base": base},
+                buildargs=buildargs, labels=labels,
                 rm=True, forcerm=True, decode=True, network_mode="none",
             ):  # fmt: skip
                 for line in ANSI.sub("", str(item.get("stream", ""))).splitlines():

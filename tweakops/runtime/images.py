@@ -139,7 +139,7 @@ def _local_image(client: Any, ref: str) -> Any | None:
         raise ImageError(f"cannot look up image {ref!r}: {exc.explanation or exc}") from exc
 
 
-def _local_id(client: Any, ref: str) -> str | None:
+def local_id(client: Any, ref: str) -> str | None:
     image = _local_image(client, ref)
     return None if image is None else str(image.id)
 
@@ -149,7 +149,7 @@ def _pick_base(client: Any, base_image: str | None) -> str:
     chosen = base_image or os.environ.get("TWEAKOPS_BASE_IMAGE")
     if chosen:
         return chosen
-    return OFFLINE_BASE if _local_id(client, OFFLINE_BASE) else DEFAULT_BASE
+    return OFFLINE_BASE if local_id(client, OFFLINE_BASE) else DEFAULT_BASE
 
 
 def _pull(client: Any, ref: str) -> tuple[str | None, str]:
@@ -162,7 +162,7 @@ def _pull(client: Any, ref: str) -> tuple[str | None, str]:
 
 def _ensure_base(client: Any, base: str, console: Console) -> str:
     """The base image's id, pulled once when missing; else ImageError naming the offline base."""
-    base_id = _local_id(client, base)
+    base_id = local_id(client, base)
     if base_id is None:
         console.say(f"base image {base} is not on this machine; trying one pull")
         base_id, reason = _pull(client, base)
@@ -177,7 +177,7 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0][:200] if text.strip() else "no reason given"
 
 
-def _cache_dir(wheel_cache: Path | None) -> Path:
+def cache_dir(wheel_cache: Path | None) -> Path:
     default = os.environ.get("TWEAKOPS_CACHE") or Path.home() / ".cache" / "tweakops"
     return Path(wheel_cache or default).expanduser().absolute()
 
@@ -196,14 +196,14 @@ def build_image(
     client = engine()
     the_recipe = recipe(name, root)
     base = _pick_base(client, base_image)
-    tag = content_tag(the_recipe, base, _local_id(client, base))
-    existing = _local_id(client, tag)
+    tag = content_tag(the_recipe, base, local_id(client, base))
+    existing = local_id(client, tag)
     if existing is None:
         tag = content_tag(the_recipe, base, _ensure_base(client, base, console))
         console.stage_start(f"build {tag}", f"on {base}")
         from tweakops.runtime._wheelhouse import build_offline
 
-        if not build_offline(client, the_recipe, base, tag, _cache_dir(wheel_cache), console):
+        if not build_offline(client, the_recipe, base, tag, cache_dir(wheel_cache), console):
             existing = tag  # another process built it while this one waited
     client.api.tag(tag, f"tweakops/{name}", "latest")
     image = client.images.get(tag)
@@ -234,7 +234,7 @@ def resolve_image(name_or_ref: str, build: bool, console: Console | None = None)
     client = engine()
     name = _recipe_name(name_or_ref)
     if name is None:
-        if _local_id(client, name_or_ref) is None:
+        if local_id(client, name_or_ref) is None:
             pulled, reason = _pull(client, name_or_ref)
             if pulled is None:
                 raise ImageError(
@@ -244,19 +244,37 @@ def resolve_image(name_or_ref: str, build: bool, console: Console | None = None)
                 )
         return name_or_ref
     base = _pick_base(client, None)
-    tag = content_tag(recipe(name), base, _local_id(client, base))
-    if _local_id(client, tag) is not None:
+    tag = content_tag(recipe(name), base, local_id(client, base))
+    if local_id(client, tag) is not None:
         return tag
     if not build:
         raise ImageError(f"image {tag} is missing: run `tweakops images build {name}`")
     return build_image(name, base, console).tag
 
 
+def container_image(chosen: str, console: Console | None = None) -> str:
+    """The local image to run: our framework images by content tag (built when missing)."""
+    if chosen.startswith("dockerfile:"):
+        raise ImageError(
+            f"the repository brings its own {chosen.split(':', 1)[1]}, which tweakops does not "
+            "build yet: build it yourself and name the image with `image:` in tweakops.yaml"
+        )
+    return resolve_image(chosen, build=True, console=console)
+
+
+def is_ours(ref: str) -> bool:
+    """A framework image or an image derived from one: it carries the trial harness."""
+    repository = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    return repository in {f"tweakops/{n}" for n in IMAGE_NAMES} | {
+        f"tweakops/{n}-deps" for n in IMAGE_NAMES
+    }
+
+
 def list_images(base_image: str | None = None) -> tuple[ImageStatus, ...]:
     """Every recipe with its current content tag and, when built, its image id and size."""
     client = engine()
     base = _pick_base(client, base_image)
-    base_id = _local_id(client, base)
+    base_id = local_id(client, base)
     rows = []
     for name in IMAGE_NAMES:
         tag = content_tag(recipe(name), base, base_id)
@@ -280,12 +298,12 @@ def build_base(
     started = time.monotonic()
     console = console or Console()
     client = engine()
-    existing = _local_id(client, tag)
+    existing = local_id(client, tag)
     if existing:
         console.say(f"base: unchanged, {tag} (cached)")
         return BuiltImage("base", tag, existing, True, time.monotonic() - started)
     executable = _baseimage.check_prerequisites()
-    log = _cache_dir(None) / "logs" / f"base-{suite}.log"
+    log = cache_dir(None) / "logs" / f"base-{suite}.log"
     console.stage_start(f"base {tag}", f"debootstrap {suite} from {mirror} (log {log})")
     try:
         image_id = _baseimage.make_base(

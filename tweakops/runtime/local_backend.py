@@ -43,16 +43,25 @@ class LocalRuntime(Runtime):
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._warm: tuple[str, ...] = ()  # modules a spare interpreter imports ahead of time
+        self._warm_python = sys.executable  # the interpreter the spare runs
         self._spare: subprocess.Popen[bytes] | None = None
 
-    def prewarm(self, modules: Sequence[str]) -> None:
+    def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
         """Keep one interpreter with `modules` imported, ready for the next `python X.py`.
 
         A Keras trial then starts without its 5-10 s TensorFlow import: the spare imports
-        while the previous trial trains (see tweakops/runtime/_warm.py).
+        while the previous trial trains (see tweakops/runtime/_warm.py). `python` is the
+        trials' interpreter (a venv's, for a repository with requirements of its own).
         """
+        executable = _executable(python)
         with self._lock:
-            self._warm = tuple(modules)
+            stale = self._spare if executable != self._warm_python else None
+            if stale is not None:
+                self._spare = None
+            self._warm, self._warm_python = tuple(modules), executable
+        if stale is not None:
+            _kill_group(stale.pid)
+            stale.wait()
         self._refill()
 
     def start(self, spec: TrialSpec) -> Handle:
@@ -62,7 +71,7 @@ class LocalRuntime(Runtime):
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         argv = [_executable(spec.command[0]), *spec.command[1:]]
         env = {**os.environ, **spec.env, "TWEAKOPS_OUTPUT": str(output), "PYTHONUNBUFFERED": "1"}
-        warm = self._hand_over(spec, workdir, env) if _is_script(spec.command) else None
+        warm = self._hand_over(spec, workdir, env) if self._warm_runs(spec.command) else None
         if warm is not None:
             with self._lock:
                 self._children[warm.pid] = warm
@@ -154,13 +163,18 @@ class LocalRuntime(Runtime):
             return None
         return spare
 
+    def _warm_runs(self, command: tuple[str, ...]) -> bool:
+        """`python X.py ...` with the spare's interpreter: what a spare can run."""
+        is_script = len(command) >= 2 and command[1].endswith(".py")
+        return is_script and _executable(command[0]) == self._warm_python
+
     def _refill(self) -> None:
         """Start a new spare interpreter when modules are to be warmed and none is waiting."""
         with self._lock:
             if not self._warm or (self._spare is not None and self._spare.poll() is None):
                 return
             self._spare = subprocess.Popen(
-                [sys.executable, "-u", "-m", "tweakops.runtime._warm", *self._warm],
+                [self._warm_python, "-u", "-m", "tweakops.runtime._warm", *self._warm],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -192,11 +206,6 @@ class LocalRuntime(Runtime):
                 return ExitStatus(code=None, signal=signal.SIGKILL, timed_out=True)
             time.sleep(self._poll_interval)
         return ExitStatus(code=None, missing=True)
-
-
-def _is_script(command: tuple[str, ...]) -> bool:
-    """`python train.py ...`: what a spare interpreter can run (not -m, -c or a program)."""
-    return len(command) >= 2 and command[0] in PYTHON_ALIASES and command[1].endswith(".py")
 
 
 def _executable(program: str) -> str:

@@ -88,7 +88,7 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
             pruning=settings.pruning,
         )
         outcome = run_study(
-            config.search_space,
+            plan.space(),
             evaluate,
             rules,
             study,
@@ -100,12 +100,11 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
         )
     if not (ctx.folder / PLOT_FILE).exists():
         on_result(outcome.history[0])  # no tuning trial ran: the plot shows trial 0
-    return _conclude(ctx, config.metric, config.threshold, outcome, settings.strategy)
+    return _conclude(ctx, plan, outcome, settings.strategy)
 
 
-def _conclude(
-    ctx: RunContext, metric: str, threshold: float, outcome: TuneOutcome, strategy: str
-) -> Tuned:
+def _conclude(ctx: RunContext, plan: TrialPlan, outcome: TuneOutcome, strategy: str) -> Tuned:
+    metric, threshold = plan.config.metric, plan.config.threshold
     best = outcome.best
     mine = {t.number: t for t in ctx.store.trials(ctx.run.id)}
     best_record = mine.get(best.number) if best is not None and best.value is not None else None
@@ -114,12 +113,13 @@ def _conclude(
         publish_best(ctx, best_record, metric)
         model_dir = f"{best_record.folder}/output"
     status = "reached" if outcome.verdict.reached else "not_reached"
-    ctx.store.update_run(ctx.run.id, status=status, verdict=outcome.verdict.message)
+    verdict = outcome.verdict.message + _knobs_tried(plan, outcome)
+    ctx.store.update_run(ctx.run.id, status=status, verdict=verdict)
     return Tuned(
         reached=outcome.verdict.reached,
         rule=outcome.verdict.rule,
         outcome=outcome.verdict.outcome,
-        verdict=outcome.verdict.message,
+        verdict=verdict,
         threshold=threshold,
         best_trial=best.number if best else None,
         best_accuracy=best.value if best else None,
@@ -128,6 +128,16 @@ def _conclude(
         model_dir=model_dir,
         strategy=strategy,
     )
+
+
+def _knobs_tried(plan: TrialPlan, outcome: TuneOutcome) -> str:
+    """For a run that missed its target on knobs inferred from the code: which were tried."""
+    if outcome.verdict.reached or plan.config.search_space or not plan.knobs:
+        return ""
+    if len(outcome.history) <= 1:
+        return ""
+    shown = ", ".join(f"{k.name} ({k.site.where})" for k in plan.knobs)
+    return f"; knobs tried (inferred from the code): {shown}"
 
 
 def _finished_rungs(records: dict[int, TrialRecord]) -> list[Observation]:

@@ -1,0 +1,151 @@
+"""The environment trials run in, made from the repository's own requirements, and checked.
+
+docker: the framework image, or an image derived from it with the requirements it lacks
+(tweakops/runtime/derived.py). local: this Python, or a cached venv layered over it
+(_venv.py); with `dependencies: host`, nothing is installed and the check alone runs.
+Before any training, every import the entrypoint needs is looked up in that environment
+(check_imports): a missing one fails inspect with file:line and where to declare it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import training
+from tweakops.console import Console
+from tweakops.environment._check import check_imports
+from tweakops.environment._plan import InstallPlan, plan_install
+from tweakops.environment._probe import distributions
+from tweakops.environment._venv import ensure_venv
+from tweakops.errors import TweakopsError
+from tweakops.requirements import Declarations
+from tweakops.runtime import Runtime, get_runtime
+
+IMAGE_LAUNCHER = "/opt/tweakops/training/autorun.py"  # where the images keep the harness
+LOCAL_LAUNCHER = str(Path(training.__file__).resolve().parent / "autorun.py")
+
+__all__ = ["Environment", "check_imports", "prepare_environment"]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where trials run and what was put there for them."""
+
+    runtime: str  # docker | local
+    python: str  # the interpreter of the trial command
+    base: str  # the framework image, or this Python
+    image: str | None = None  # docker: the image trials run in (derived or the base)
+    launcher: str = ""  # training/autorun.py as the trial sees it; "" when the image lacks it
+    installed: tuple[str, ...] = ()  # what was added over the base
+    provided: tuple[str, ...] = ()  # declared requirements the base already has
+    notes: tuple[str, ...] = ()  # pins not honoured, requirements not installed
+    key: str = ""  # the derived image tag or venv folder; "" when the base is used as it is
+    built: bool = False  # made by this call (False: reused, or nothing to make)
+    mode: str = "install"
+
+    def describe(self) -> str:
+        if self.runtime == "docker":
+            added = f" ({self.base} + {', '.join(self.installed)})" if self.installed else ""
+            return f"image {self.image}{added}"
+        if self.installed:
+            return f"a venv over this Python with {', '.join(self.installed)} ({self.key})"
+        return f"this Python ({sys.executable})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Environment:
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name in ("installed", "provided", "notes"):
+            values[name] = tuple(values.get(name, ()))
+        return cls(**values)
+
+
+def prepare_environment(
+    choice: str,
+    image: str | None,
+    declared: Declarations,
+    mode: str,
+    folder: Path,
+    console: Console,
+) -> tuple[Runtime, Environment]:
+    """The runtime for --runtime `choice` and the environment on it, made if missing.
+
+    `auto` takes docker when an engine answers and the image can be had, and says why
+    when it falls back to the local runtime.
+    """
+    runtime = get_runtime(choice)
+    if runtime.name == "docker" and image is not None:
+        try:
+            return runtime, _docker(runtime, image, declared, mode, folder, console)
+        except TweakopsError as exc:
+            if choice != "auto":
+                raise
+            console.warn(f"using the local runtime: {exc}")
+            runtime = get_runtime("local")
+    return runtime, _local(declared, mode, console)
+
+
+def _docker(
+    runtime: Runtime, chosen: str, declared: Declarations, mode: str, folder: Path, console: Console
+) -> Environment:
+    from tweakops.runtime.derived import ensure_derived
+    from tweakops.runtime.images import cache_dir, container_image, is_ours
+
+    base = container_image(chosen, console)
+    ours = is_ours(base)
+    bare = Environment("docker", "python", base, base, IMAGE_LAUNCHER if ours else "", mode=mode)
+    if not declared.requirements:
+        return bare
+    cache = cache_dir(None) / "dists" / f"{base.replace('/', '_').replace(':', '-')}.json"
+    have, purelib = distributions(runtime, "python", base, folder, cache if ours else None)
+    as_is, install = _with_plan(bare, declared, have, ours)
+    if not install:
+        return as_is
+    made = ensure_derived(base, install, have, purelib, console)
+    return replace(as_is, image=made.tag, installed=made.added, key=made.tag, built=made.built)
+
+
+def _local(declared: Declarations, mode: str, console: Console) -> Environment:
+    from tweakops.runtime.images import cache_dir
+
+    base = f"this Python ({sys.executable})"
+    bare = Environment("local", "python", base, None, LOCAL_LAUNCHER, mode=mode)
+    if not declared.requirements:
+        return bare
+    have = {
+        str(d.metadata["Name"]): d.version
+        for d in importlib.metadata.distributions()
+        if d.metadata["Name"]
+    }
+    as_is, install = _with_plan(bare, declared, have, True)
+    if not install:
+        return as_is
+    python, built = ensure_venv(cache_dir(None), install, have, console.say)
+    venv = str(python.parents[1])
+    return replace(as_is, python=str(python), installed=tuple(install), key=venv, built=built)
+
+
+def _with_plan(
+    bare: Environment, declared: Declarations, have: dict[str, str], ours: bool
+) -> tuple[Environment, list[str]]:
+    """The base environment with what it provides and the notes, and what is left to install
+    (nothing under `dependencies: host`, or in an image of the user's own)."""
+    plan = plan_install(declared.requirements, have)
+    skipped = _not_installed(plan, bare.mode, ours)
+    as_is = replace(bare, provided=plan.provided, notes=(*plan.notes, *skipped))
+    return as_is, [] if skipped else [d.spec for d in plan.install]
+
+
+def _not_installed(plan: InstallPlan, mode: str, ours: bool) -> tuple[str, ...]:
+    """Notes for requirements left out: `dependencies: host`, or an image of the user's own."""
+    if not plan.install or (mode == "install" and ours):
+        return ()
+    why = "dependencies: host" if mode == "host" else "the image is your own (`image:`)"
+    names = ", ".join(d.spec for d in plan.install)
+    return (f"not installed ({why}): {names}",)
