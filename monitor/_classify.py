@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tweakops.errors import ConfigError
+from tweakops.errors import ConfigError, quoted
 from tweakops.runtime import ExitStatus
 
 OK = "ok"
@@ -65,7 +65,9 @@ class RestartPolicy:
         )
         for name, value, valid, allowed in checks:
             if not valid:
-                raise ConfigError(f"restart policy {name} must be {allowed} but got {value!r}")
+                raise ConfigError(
+                    f"restart policy {name} must be {allowed} but got {quoted(value)}"
+                )
 
     def delay(self, restart: int) -> float:
         """Seconds to wait before restart number `restart` (1 = the first restart), capped."""

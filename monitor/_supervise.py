@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from monitor._classify import OK, RESTARTS_EXHAUSTED, TIMEOUT, RestartPolicy, classify, restartable
-from tweakops.errors import RuntimeUnavailable
+from tweakops.errors import EngineAway, RuntimeUnavailable
 from tweakops.runtime import ExitStatus, Handle, Runtime, TrialSpec
+from tweakops.runtime._trial_folder import open_log
+from tweakops.trialfiles import TrialFileRefused, read_tail
 
 ENGINE_POLL_SECONDS = 1.0
 
@@ -166,9 +167,10 @@ def _start_when_ready(
         else:
             error = RuntimeUnavailable(f"the {runtime.name} runtime does not answer")
         if waited >= limit:
-            raise RuntimeUnavailable(
+            raise EngineAway(
                 f"could not restart trial {spec.name!r} within {limit:.0f} s ({error}); start "
-                "the engine and rerun the stage: the trial resumes from its checkpoint"
+                "the engine: `tweakops watch --all` or the same stage again resumes the trial "
+                "from its checkpoint, on the same runtime"
             ) from error
         sleep(ENGINE_POLL_SECONDS)
         waited += ENGINE_POLL_SECONDS
@@ -191,12 +193,11 @@ def _write_separator(log_path: Path, number: int, previous: ExitStatus) -> None:
     """Append "--- attempt N (restart after <cause>) ---" on a line of its own."""
     line = f"--- attempt {number} (restart after {previous.describe()}) ---\n"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    # O_NOFOLLOW: a trial may own its folder; it must not redirect the host's writes elsewhere.
-    fd = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "r+b") as log:
-        size = log.seek(0, os.SEEK_END)
-        if size > 0:
-            log.seek(size - 1)
-            if log.read(1) != b"\n":
-                line = "\n" + line
-        log.write(line.encode("utf-8"))
+    try:  # a trial may own its folder: never a link, a FIFO or a device (tweakops/trialfiles)
+        last = read_tail(log_path.parent, log_path, 1)
+    except FileNotFoundError:
+        last = b""
+    except TrialFileRefused:
+        return  # the attempt's own start refuses the log with a clear verdict
+    with open_log(log_path) as log:
+        log.write(("\n" if last not in (b"", b"\n") else "").encode() + line.encode("utf-8"))

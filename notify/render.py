@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from typing import TYPE_CHECKING, Any
+
+from tweakops.redact import redact
 
 if TYPE_CHECKING:
     from notify.message import RunOutcome
@@ -16,8 +17,6 @@ LOG_TAIL_LINES = 40
 PARAMS_WIDTH = 60
 TRIAL_HEADER: tuple[str, ...] = ("#", "status", "accuracy", "duration s", "restarts", "params")
 _RIGHT_ALIGNED = {0, 2, 3, 4}
-# user:password@ (or a lone token@ on http/https) in a URL: never shown.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<info>[^/@\s]+)@", re.I)
 
 
 def fmt_metric(value: float | None) -> str:
@@ -43,20 +42,6 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, str | int | bool) or value is None:
         return str(value)
     return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def hide_url_secrets(text: str) -> str:
-    """`text` with the password of every user:password@ in a URL shown as ***, and a lone
-    token@ of an http(s) URL too (ssh's git@ is a user name, kept)."""
-    return _URL_USERINFO.sub(_hide_userinfo, text)
-
-
-def _hide_userinfo(match: re.Match[str]) -> str:
-    user, colon, _secret = match["info"].partition(":")
-    if colon:
-        return f"{match['scheme']}{user}:***@"
-    web = match["scheme"].lower().startswith("http")
-    return f"{match['scheme']}{'***' if web else user}@"
 
 
 def repo_short_name(repo: str) -> str:
@@ -108,7 +93,7 @@ def summary_rows(outcome: RunOutcome) -> list[tuple[str, str]]:
     link = build_link(outcome)
     if link:
         rows.append(("Build", link))
-    return [(label, hide_url_secrets(value)) for label, value in rows]
+    return [(label, redact(value)) for label, value in rows]
 
 
 def _result_word(outcome: RunOutcome) -> str:
@@ -158,7 +143,7 @@ def log_tail(outcome: RunOutcome) -> str:
     """The last log lines, shown only when the threshold was not reached."""
     if outcome.reached or not outcome.log_tail.strip():
         return ""
-    return hide_url_secrets("\n".join(outcome.log_tail.rstrip().splitlines()[-LOG_TAIL_LINES:]))
+    return redact("\n".join(outcome.log_tail.rstrip().splitlines()[-LOG_TAIL_LINES:]))
 
 
 def fixed_width_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tweakops.errors import ConfigError
+from tweakops.errors import ConfigError, quoted
 
 STRATEGIES: tuple[str, ...] = ("optuna", "escalate")
 TUNING_KEYS = ("strategy", "seed", "patience", "pruning", "parallel", "storage", "study", "ladder")
@@ -83,15 +83,19 @@ def parse_parallel(value: object, where: str) -> int:
 
 def _strategy(value: object, where: str) -> str:
     if value not in STRATEGIES:
-        raise ConfigError(f"{where} must be one of {', '.join(STRATEGIES)}, got {value!r}")
+        raise ConfigError(f"{where} must be one of {', '.join(STRATEGIES)}, got {quoted(value)}")
     return str(value)
 
 
 def _whole(value: object, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise ConfigError(f"{where} must be a whole number from {low} to {high}, got {value!r}")
+        raise ConfigError(
+            f"{where} must be a whole number from {low} to {high}, got {quoted(value)}"
+        )
     if not low <= int(value) <= high:
-        raise ConfigError(f"{where} must be a whole number from {low} to {high}, got {value!r}")
+        raise ConfigError(
+            f"{where} must be a whole number from {low} to {high}, got {quoted(value)}"
+        )
     return int(value)
 
 
@@ -116,7 +120,7 @@ def _pruning(value: object, where: str) -> Pruning | None:
     metric = value.get("metric", Pruning.metric)
     if not isinstance(metric, str) or not _PARAM.match(metric):
         raise ConfigError(
-            f"{where}: metric must name an epoch metric like val_accuracy, got {metric!r}"
+            f"{where}: metric must name an epoch metric like val_accuracy, got {quoted(metric)}"
         )
     return Pruning(
         metric=metric,
@@ -130,7 +134,7 @@ def _pruning(value: object, where: str) -> Pruning | None:
 def _storage(value: object, where: str) -> str:
     if not isinstance(value, str) or not _STORAGE.match(value.strip()):
         raise ConfigError(
-            f"{where} must be a database URL like postgresql://user@host/db, got {value!r}"
+            f"{where} must be a database URL like postgresql://user@host/db, got {quoted(value)}"
         )
     if _PASSWORD.search(value.strip()):
         raise ConfigError(
@@ -143,7 +147,7 @@ def _storage(value: object, where: str) -> str:
 def _study(value: object, where: str) -> str:
     if not isinstance(value, str) or not _STUDY.match(value):
         raise ConfigError(
-            f"{where} must be a name of letters, digits, '_', '.', '-', got {value!r}"
+            f"{where} must be a name of letters, digits, '_', '.', '-', got {quoted(value)}"
         )
     return value
 
@@ -158,14 +162,16 @@ def _ladder(value: object, where: str) -> tuple[dict[str, Any], ...]:
     rungs = []
     for index, rung in enumerate(value, start=1):
         if not isinstance(rung, Mapping) or not rung:
-            raise ConfigError(f"{where}: rung {index} must be a mapping of params, got {rung!r}")
+            raise ConfigError(
+                f"{where}: rung {index} must be a mapping of params, got {quoted(rung)}"
+            )
         for name, param in rung.items():
             if not isinstance(name, str) or not _PARAM.match(name):
-                raise ConfigError(f"{where}: rung {index} has a bad param name {name!r}")
+                raise ConfigError(f"{where}: rung {index} has a bad param name {quoted(name)}")
             if not isinstance(param, str | int | float | bool):
                 raise ConfigError(
                     f"{where}: rung {index} param {name} must be a number, string or boolean, "
-                    f"got {param!r}"
+                    f"got {quoted(param)}"
                 )
         rungs.append(dict(rung))
     return tuple(rungs)

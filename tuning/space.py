@@ -15,6 +15,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from tweakops.errors import quoted
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TYPES = ("float", "int", "categorical")
 
@@ -66,24 +68,26 @@ def parse_space(raw: object) -> tuple[ParamSpec, ...]:
 
 def parse_param(name: str, spec: object) -> ParamSpec:
     if not _NAME.match(name):
-        raise SpaceError(f"{name!r} is not a valid parameter name (letters, digits, underscore)")
+        raise SpaceError(
+            f"{quoted(name)} is not a valid parameter name (letters, digits, underscore)"
+        )
     if isinstance(spec, Sequence) and not isinstance(spec, str):
         return _categorical(name, list(spec))
     if not isinstance(spec, Mapping):
         raise SpaceError(
             f"{name}: expected a mapping like {{type: float, low: 0.001, high: 0.1}} "
-            f"or a list of choices, got {spec!r}"
+            f"or a list of choices, got {quoted(spec)}"
         )
     kind = spec.get("type")
     if kind not in _TYPES:
-        raise SpaceError(f"{name}.type must be one of {', '.join(_TYPES)}, got {kind!r}")
+        raise SpaceError(f"{name}.type must be one of {', '.join(_TYPES)}, got {quoted(kind)}")
     allowed = (
         {"type", "choices"} if kind == "categorical" else {"type", "low", "high", "log", "step"}
     )
     unknown = sorted(set(map(str, spec)) - allowed)
     if unknown:
         raise SpaceError(
-            f"{name}: unknown key {unknown[0]!r} for a {kind} (allowed: {sorted(allowed)})"
+            f"{name}: unknown key {quoted(unknown[0])} for a {kind} (allowed: {sorted(allowed)})"
         )
     if kind == "categorical":
         return _categorical(name, spec.get("choices"))
@@ -92,18 +96,22 @@ def parse_param(name: str, spec: object) -> ParamSpec:
 
 def _categorical(name: str, choices: object) -> ParamSpec:
     if not isinstance(choices, list) or not choices:
-        raise SpaceError(f"{name}.choices must be a non-empty list, got {choices!r}")
+        raise SpaceError(f"{name}.choices must be a non-empty list, got {quoted(choices)}")
     for choice in choices:
         if not isinstance(choice, str | int | float | bool) and choice is not None:
-            raise SpaceError(f"{name}.choices may hold strings, numbers, booleans; got {choice!r}")
+            raise SpaceError(
+                f"{name}.choices may hold strings, numbers, booleans; got {quoted(choice)}"
+            )
     return ParamSpec(name=name, type="categorical", choices=tuple(choices))
 
 
 def _number(name: str, key: str, value: object, integer: bool) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise SpaceError(f"{name}.{key} must be a number, got {value!r}")
+        raise SpaceError(f"{name}.{key} must be a number, got {quoted(value)}")
     if integer and float(value) != int(value):
-        raise SpaceError(f"{name}.{key} must be a whole number for an int parameter, got {value!r}")
+        raise SpaceError(
+            f"{name}.{key} must be a whole number for an int parameter, got {quoted(value)}"
+        )
     return float(value)
 
 
@@ -120,7 +128,7 @@ def _numeric(name: str, kind: str, spec: Mapping[str, Any]) -> ParamSpec:
         )
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise SpaceError(f"{name}.log must be true or false, got {log!r}")
+        raise SpaceError(f"{name}.log must be true or false, got {quoted(log)}")
     if log and low <= 0:
         raise SpaceError(f"{name}: a log range needs low > 0, got {spec['low']}")
     step = spec.get("step")

@@ -19,9 +19,11 @@ from tweakops.cli_jenkins import jenkins_group
 from tweakops.config import Config, apply_overrides
 from tweakops.console import COLOR_CHOICES, Console, terminal_width, use_color
 from tweakops.context import RunContext, run_stage
-from tweakops.errors import TweakopsError
+from tweakops.errors import TweakopsError, explain
 from tweakops.gitpull import check_source
 from tweakops.pipeline import EXIT_NOT_REACHED, run_pipeline
+from tweakops.plan import run_runtime
+from tweakops.redact import redact
 from tweakops.runtime import get_runtime
 from tweakops.stages import inspect, notify, pull, train, tune, watch
 from tweakops.stages.watch import follow as follow_runs
@@ -32,8 +34,8 @@ from tweakops.store import RunStore, default_home
 RUNTIMES = click.Choice(["auto", "local", "docker"])
 
 
-def _store(home: str | None) -> RunStore:
-    return RunStore(Path(home) if home else default_home())
+def _store(home: str | None, read_only: bool = False) -> RunStore:
+    return RunStore(Path(home) if home else default_home(), read_only=read_only)
 
 
 def normalize_source(source: str) -> str:
@@ -49,8 +51,9 @@ def _new_run(obj: dict[str, Any], source: str, values: dict[str, Any]) -> RunCon
     if runtime != "auto":
         get_runtime(runtime)  # no engine: say so now, not after pull and inspect
     store = _store(obj["home"])
-    run = store.create_run(normalize_source(source), _overrides(**values))
-    return RunContext(store, run, Console(quiet=obj["json"]), runtime)
+    given = normalize_source(source)
+    run = store.create_run(given, _overrides(**values))
+    return RunContext(store, run, Console(quiet=obj["json"]), runtime, source=given)
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -60,14 +63,19 @@ def _overrides(**values: Any) -> dict[str, Any]:
 
 
 def _context(
-    obj: dict[str, Any], run_id: str | None, source: str | None, runtime: str
+    obj: dict[str, Any],
+    run_id: str | None,
+    source: str | None,
+    runtime: str,
+    read_only: bool = False,
 ) -> RunContext:
-    store = _store(obj["home"])
+    store = _store(obj["home"], read_only)
     run = (
         store.get_run(run_id)
         if run_id
         else store.latest_run(normalize_source(source) if source else None)
     )
+    run_runtime(run.id, run.runtime, runtime)  # refused before anything is recorded
     return RunContext(store, run, Console(quiet=obj["json"]), runtime)
 
 
@@ -313,7 +321,7 @@ def status_cmd(
     color: str,
 ) -> None:
     """Show a run's stages and trials."""
-    ctx = _context(obj, run_id, source, "auto")
+    ctx = _context(obj, run_id, source, "auto", read_only=junit_path is None)
     if junit_path is not None:
         from tweakops.junit import write_junit
 
@@ -333,7 +341,7 @@ def status_cmd(
 @click.pass_obj
 def runs_cmd(obj: dict[str, Any], source: str | None, limit: int, color: str) -> None:
     """List runs, newest first."""
-    store = _store(obj["home"])
+    store = _store(obj["home"], read_only=True)
     runs = store.list_runs(normalize_source(source) if source else None, limit)
     if obj["json"]:
         click.echo(as_json([run_snapshot(store, r.id)["run"] for r in runs]))
@@ -379,6 +387,27 @@ def report_cmd(
         click.echo(f"no web browser could be opened: the report is at {path}", err=True)
 
 
+@cli.command("artifacts")
+@run_option
+@source_option
+@click.option(
+    "--to",
+    "dest",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder to fill (new, or made by an earlier export: it is emptied first).",
+)
+@click.pass_obj
+def artifacts_cmd(obj: dict[str, Any], run_id: str | None, source: str | None, dest: Path) -> None:
+    """Copy what a build archives (report, metric, plot, emails, trial logs and diffs, the best
+    model's checkpoints) into one folder: regular files only, never through a link."""
+    from tweakops.artifacts import export_artifacts
+
+    ctx = _context(obj, run_id, source, "auto")
+    exported = export_artifacts(ctx.store, ctx.run.id, dest)
+    click.echo(as_json(exported.to_dict()) if obj["json"] else exported.summary())
+
+
 def _open_in_browser(path: Path) -> bool:
     import webbrowser
 
@@ -414,8 +443,14 @@ def main(argv: list[str] | None = None) -> None:
     except TweakopsError as exc:
         if "--debug" in args:
             raise
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("error: interrupted; the run is kept, rerun the stage to resume", err=True)
         sys.exit(130)
+    except Exception as exc:  # not ours: still one line, the traceback only with --debug
+        if "--debug" in args:
+            raise
+        error = explain(exc)
+        click.echo(f"error: {redact(str(error))}", err=True)
+        sys.exit(error.exit_code)

@@ -16,6 +16,7 @@ from typing import Any
 from training.notebook import cell_code, cell_label
 
 PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+MAX_CODE_BYTES = 20_000_000  # as inspection.MAX_FILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,12 @@ class CodeUnit:
 
 
 def read_units(root: Path, rel: str) -> list[CodeUnit]:
-    """The units of one file: itself for a .py, its code cells for a notebook."""
-    data = (root / rel).read_bytes()
+    """The units of one file: itself for a .py, its code cells for a notebook (none for a
+    file larger than MAX_CODE_BYTES: that is data, and a pushed repository is untrusted)."""
+    path = root / rel
+    if path.stat().st_size > MAX_CODE_BYTES:
+        return []
+    data = path.read_bytes()
     if not rel.endswith(".ipynb"):
         text = data.decode("utf-8", errors="replace")
         return [CodeUnit(rel, text, text)]

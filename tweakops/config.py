@@ -16,7 +16,8 @@ from monitor import RestartPolicy
 from notify.settings import NOTIFY_ON, NotifySettings
 from tuning.settings import TuningSettings, parse_parallel, parse_tuning
 from tuning.space import ParamSpec, SpaceError, parse_space
-from tweakops.errors import ConfigError
+from tweakops.errors import ConfigError, quoted
+from tweakops.redact import is_secret_name
 
 CONFIG_FILE = "tweakops.yaml"
 KEYS = (
@@ -34,8 +35,11 @@ KEYS = (
     "dependencies",
     "autotune",
     "autocheckpoint",
+    "env",
 )
 DEPENDENCY_MODES = ("install", "host")
+MAX_YAML_BYTES = 256 * 1024
+MAX_SECONDS = 30 * 24 * 3600  # a time budget of 30 days at the most
 RESOURCE_KEYS = ("memory", "cpus")
 WATCHDOG_KEYS = ("max_restarts", "backoff", "backoff_max", "engine_wait")
 NOTIFY_KEYS = ("to", "from", "on", "smtp")
@@ -70,23 +74,54 @@ class Config:
     dependencies: str = "install"  # install the repo's requirements, or `host`: check only
     autotune: bool = True  # infer a search space from the code when none is declared
     autocheckpoint: bool = True  # checkpoint Keras fit() calls that have no BackupAndRestore
+    env: tuple[str, ...] = ()  # names of this machine's variables a trial gets (never a secret)
 
 
 def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read root/tweakops.yaml (optional), then apply command-line overrides and SMTP env."""
     path = root / CONFIG_FILE
-    raw: object = {}
-    if path.is_file():
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"{CONFIG_FILE} is not valid YAML{where}: fix its syntax") from exc
+    raw = read_yaml(path, CONFIG_FILE) if path.is_file() else {}
     config = parse_config(raw, source=CONFIG_FILE)
     if overrides:
         config = apply_overrides(config, overrides)
     return replace(config, notify=notify_from_env(config.notify, os.environ))
+
+
+def read_yaml(path: Path, label: str) -> object:
+    """A YAML file of the repository: UTF-8, at most MAX_YAML_BYTES, no aliases (a few
+    nested aliases expand to gigabytes: a "billion laughs"); {} when empty."""
+    data = path.read_bytes()[: MAX_YAML_BYTES + 1]
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(f"{label} is larger than {MAX_YAML_BYTES // 1024} KiB: keep it short")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{label} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        why = getattr(exc, "problem", None) or "fix its syntax"
+        raise ConfigError(f"{label} is not valid YAML{where}: {why}") from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (*name), so a small file stays a small value."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"aliases (*{event.anchor}) are not allowed: write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 def parse_config(raw: object, source: str = CONFIG_FILE) -> Config:
@@ -95,7 +130,7 @@ def parse_config(raw: object, source: str = CONFIG_FILE) -> Config:
     unknown = [str(k) for k in raw if k not in KEYS]
     if unknown:
         raise ConfigError(
-            f"unknown key {unknown[0]!r} in {source}: allowed keys are {', '.join(KEYS)}"
+            f"unknown key {quoted(unknown[0])} in {source}: allowed keys are {', '.join(KEYS)}"
         )
     values: dict[str, Any] = {}
     for key, value in raw.items():
@@ -116,7 +151,7 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
             values["tuning"] = replace(values.get("tuning", config.tuning), parallel=parallel)
             continue
         if key not in _PARSERS:
-            raise ConfigError(f"unknown override {key!r}: allowed are {', '.join(KEYS)}")
+            raise ConfigError(f"unknown override {quoted(key)}: allowed are {', '.join(KEYS)}")
         values[key] = _PARSERS[key](value, f"--{key.replace('_', '-')}")
     return replace(config, **values)
 
@@ -128,7 +163,9 @@ def _where(key: str, source: str) -> str:
 def _text(key: str) -> Any:
     def parse(value: object, source: str) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{_where(key, source)} must be a non-empty string, got {value!r}")
+            raise ConfigError(
+                f"{_where(key, source)} must be a non-empty string, got {quoted(value)}"
+            )
         return value.strip()
 
     return parse
@@ -139,7 +176,7 @@ def parse_threshold(value: object, source: str) -> float:
     if number is None or not 0 <= number <= 100:
         raise ConfigError(
             f"threshold must be between 0 and 1 (or a percentage up to 100) "
-            f"but got {value!r} in {_where('threshold', source)}"
+            f"but got {quoted(value)} in {_where('threshold', source)}"
         )
     return number / 100 if number > 1 else number
 
@@ -149,7 +186,7 @@ def _parse_max_trials(value: object, source: str) -> int:
     if number is None or number != int(number) or not 1 <= number <= 10_000:
         raise ConfigError(
             f"max_trials must be a whole number from 1 to 10000 (trial 0, the defaults, counts), "
-            f"got {value!r} in {_where('max_trials', source)}"
+            f"got {quoted(value)} in {_where('max_trials', source)}"
         )
     return int(number)
 
@@ -159,10 +196,11 @@ def parse_duration(value: object, source: str) -> float:
     number = _as_number(value)
     if number is None and isinstance(value, str) and (match := _DURATION.match(value)):
         number = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
-    if number is None or number <= 0:
+    if number is None or not 0 < number <= MAX_SECONDS:
         raise ConfigError(
-            f"time_budget must be a positive number of seconds or like '15m' / '2h', "
-            f"got {value!r} in {_where('time_budget', source)}"
+            f"time_budget must be a positive number of seconds (30 days at most) or like '15m' "
+            f"/ '2h', "
+            f"got {quoted(value)} in {_where('time_budget', source)}"
         )
     return number
 
@@ -172,7 +210,7 @@ def _parse_metric(value: object, source: str) -> str:
     if not re.match(r"^[A-Za-z0-9_.-]+$", text):
         raise ConfigError(
             f"metric names the file <metric>.txt and may hold letters, digits, '_', '.', '-': "
-            f"got {value!r} in {_where('metric', source)}"
+            f"got {quoted(value)} in {_where('metric', source)}"
         )
     return text
 
@@ -221,12 +259,14 @@ def _parse_notify(value: object, source: str) -> NotifySettings:
     to_list = [to] if isinstance(to, str) else to
     if not isinstance(to_list, list) or not all(isinstance(a, str) and "@" in a for a in to_list):
         raise ConfigError(
-            f"notify.to in {source} must be an address or a list of addresses, got {to!r}"
+            f"notify.to in {source} must be an address or a list of addresses, got {quoted(to)}"
         )
     on = value.get("on", ["success"])
     on_list = [on] if isinstance(on, str) else on
     if not isinstance(on_list, list) or not set(on_list) <= {"success", "failure"}:
-        raise ConfigError(f"notify.on in {source} must list success and/or failure, got {on!r}")
+        raise ConfigError(
+            f"notify.on in {source} must list success and/or failure, got {quoted(on)}"
+        )
     smtp = value.get("smtp") or {}
     if not isinstance(smtp, Mapping):
         raise ConfigError(
@@ -248,11 +288,12 @@ def _with_smtp(settings: NotifySettings, smtp: Mapping[str, Any], source: str) -
     security = smtp.get("security", settings.security)
     if security not in ("none", "starttls", "ssl"):
         raise ConfigError(
-            f"notify.smtp.security in {source} must be none, starttls or ssl, got {security!r}"
+            f"notify.smtp.security in {source} must be none, starttls or ssl"
+            f", got {quoted(security)}"
         )
     port = smtp.get("port")
     if port is not None and (_as_number(port) is None or not 0 < int(port) < 65536):
-        raise ConfigError(f"notify.smtp.port in {source} must be a port number, got {port!r}")
+        raise ConfigError(f"notify.smtp.port in {source} must be a port number, got {quoted(port)}")
     return replace(
         settings,
         smtp_host=smtp.get("host", settings.smtp_host),
@@ -312,12 +353,14 @@ def _parse_resources(value: object, source: str) -> Resources:
     memory = value.get("memory", Resources.memory)
     if memory is not None and not _MEMORY.match(str(memory)):
         raise ConfigError(
-            f"resources.memory in {source} must be a size like 512m or 4g, got {memory!r}"
+            f"resources.memory in {source} must be a size like 512m or 4g, got {quoted(memory)}"
         )
     cpus = value.get("cpus")
     number = _as_number(cpus) if cpus is not None else None
     if cpus is not None and (number is None or not 0 < number <= 1024):
-        raise ConfigError(f"resources.cpus in {source} must be a number above 0, got {cpus!r}")
+        raise ConfigError(
+            f"resources.cpus in {source} must be a number above 0, got {quoted(cpus)}"
+        )
     return Resources(memory=str(memory).strip().lower() if memory else None, cpus=number)
 
 
@@ -341,7 +384,7 @@ def _parse_watchdog(value: object, source: str) -> RestartPolicy:
         whole = key == "max_restarts"
         if number is None or number < 0 or (whole and number != int(number)):
             kind = "a whole number, 0 or more" if whole else "a number of seconds, 0 or more"
-            raise ConfigError(f"watchdog.{key} in {source} must be {kind}, got {raw!r}")
+            raise ConfigError(f"watchdog.{key} in {source} must be {kind}, got {quoted(raw)}")
         values[fields.get(str(key), str(key))] = int(number) if whole else number
     return RestartPolicy(**values)
 
@@ -353,7 +396,7 @@ _PARSERS["tuning"] = parse_tuning
 def _flag(key: str) -> Callable[[object, str], bool]:
     def parse(value: object, source: str) -> bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{_where(key, source)} must be true or false, got {value!r}")
+            raise ConfigError(f"{_where(key, source)} must be true or false, got {quoted(value)}")
         return value
 
     return parse
@@ -364,11 +407,31 @@ def _parse_dependencies(value: object, source: str) -> str:
         raise ConfigError(
             f"{_where('dependencies', source)} must be install (the repository's requirements "
             f"are installed for its trials) or host (nothing installed, imports checked), "
-            f"got {value!r}"
+            f"got {quoted(value)}"
         )
     return str(value)
 
 
+def _parse_env(value: object, source: str) -> tuple[str, ...]:
+    """env: [DATA_DIR, HF_HOME]: variables of this machine handed to every trial."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{_where('env', source)} must be a list of variable names")
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name.startswith("TWEAKOPS_"):
+            raise ConfigError(
+                f"{_where('env', source)}: {quoted(name)} is not a variable name a trial may "
+                "get (letters, digits and _, not TWEAKOPS_*)"
+            )
+        if is_secret_name(name):
+            raise ConfigError(
+                f"{_where('env', source)}: {name} is named like a secret, and tweakops never "
+                "hands a secret to a trial (its code arrives by push): give the data another way"
+            )
+    return tuple(dict.fromkeys(names))
+
+
 _PARSERS["dependencies"] = _parse_dependencies
+_PARSERS["env"] = _parse_env
 _PARSERS["autotune"] = _flag("autotune")
 _PARSERS["autocheckpoint"] = _flag("autocheckpoint")

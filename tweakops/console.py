@@ -9,6 +9,8 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 from typing import TextIO
 
+from tweakops.redact import redact
+
 _COLORS = {"green": "32", "red": "31", "yellow": "33", "dim": "2", "bold": "1"}
 _ANSI = re.compile(r"\033\[[0-9;]*m")
 _PAINTED = re.compile(r"(?P<start>\033\[[0-9;]*m)(?P<text>[^\033]*)\033\[0m")  # paint()'s
@@ -87,7 +89,7 @@ class Console:
 
     def say(self, text: str = "") -> None:
         if not self.quiet:
-            print(text, file=self.stream, flush=True)
+            print(redact(text), file=self.stream, flush=True)
 
     def stage_start(self, name: str, detail: str = "") -> None:
         self.say(self.paint(f"==> {name}", "bold") + (f"  {detail}" if detail else ""))

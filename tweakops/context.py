@@ -12,11 +12,13 @@ from typing import Any, Protocol, TypeVar
 from monitor import run_lease
 from tweakops.config import Config, load_config
 from tweakops.console import Console
-from tweakops.errors import StoreError, TweakopsError
+from tweakops.errors import EngineAway, StoreError, explain
 from tweakops.records import RunRecord, StageRecord
 from tweakops.store import RunStore
 
 log = logging.getLogger("tweakops")
+# A failure of one of these decides the run: it is failed. notify and watch report on a run.
+RUN_DECIDING_STAGES = ("pull", "inspect", "train", "tune")
 
 
 class StageResult(Protocol):
@@ -35,6 +37,7 @@ class RunContext:
     run: RunRecord
     console: Console = field(default_factory=Console)
     runtime: str = "auto"
+    source: str | None = None  # the source as given (a URL's password too): memory, never stored
 
     @property
     def folder(self) -> Path:
@@ -46,7 +49,8 @@ class RunContext:
         return self.folder / "source"
 
     def refreshed(self) -> RunContext:
-        return RunContext(self.store, self.store.get_run(self.run.id), self.console, self.runtime)
+        run = self.store.get_run(self.run.id)
+        return RunContext(self.store, run, self.console, self.runtime, self.source)
 
     def config(self) -> Config:
         self.result_of("pull")
@@ -86,17 +90,44 @@ def _run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R
     ctx.console.stage_start(name, f"run {ctx.run.id}")
     try:
         result = body(ctx)
-    except (TweakopsError, KeyboardInterrupt) as exc:
-        message = str(exc) if isinstance(exc, TweakopsError) else "interrupted (Ctrl-C)"
-        ctx.store.set_stage(ctx.run.id, name, status="failed", ended=time.time(), error=message)
-        ctx.event("stage_failed", f"{name} failed: {message}", stage=name)
-        ctx.console.stage_failed(name, message)
+    except EngineAway as exc:  # interrupted, not failed: `watch` or a rerun resumes it
+        _record_away(ctx, name, exc)
         raise
+    except KeyboardInterrupt:
+        _record_failure(ctx, name, "interrupted (Ctrl-C or SIGTERM)")
+        raise
+    except Exception as exc:
+        error = explain(exc)
+        _record_failure(ctx, name, str(error))
+        if error is exc:
+            raise
+        raise error from exc
     payload = {**result.to_dict(), "summary": result.summary()}
     ended = time.time()
     ctx.store.set_stage(ctx.run.id, name, status="succeeded", ended=ended, result=payload)
     ctx.console.stage_done(name, ended - started, result.summary())
     return result
+
+
+def _record_failure(ctx: RunContext, name: str, message: str) -> None:
+    """The stage failed, and so did the run when it was one of pull/inspect/train/tune; a
+    store that cannot record it (a full disk) never hides the stage's own error."""
+    ctx.console.stage_failed(name, message)
+    try:
+        ctx.store.set_stage(ctx.run.id, name, status="failed", ended=time.time(), error=message)
+        ctx.event("stage_failed", f"{name} failed: {message}", stage=name)
+        if name in RUN_DECIDING_STAGES:
+            ctx.store.update_run(ctx.run.id, status="failed", verdict=f"{name} failed: {message}")
+    except Exception as exc:
+        log.warning("[%s] could not record that %s failed: %s", ctx.run.id, name, explain(exc))
+
+
+def _record_away(ctx: RunContext, name: str, exc: EngineAway) -> None:
+    ctx.console.warn(f"{name} interrupted: {exc}")
+    try:
+        ctx.event("engine_away", f"{name} interrupted: {exc}", stage=name)
+    except Exception as error:
+        log.warning("[%s] could not record the interruption: %s", ctx.run.id, explain(error))
 
 
 def stage_records(ctx: RunContext) -> list[StageRecord]:

@@ -125,7 +125,7 @@ def export_tree(clone_dir: Path, sha: str, subdir: str, dest: Path) -> None:
     tar_error: Exception | None = None
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(dest, filter="data")
+            extract_safely(tar, dest)
     except (tarfile.TarError, OSError) as exc:
         tar_error = exc
         proc.stdout.close()  # unblock git if it is still writing
@@ -136,9 +136,40 @@ def export_tree(clone_dir: Path, sha: str, subdir: str, dest: Path) -> None:
             message = f"{_git_message(exc)}; check the commit and folder, or pull again"
             raise RepoError(f"cannot export {treeish} from {clone_dir}: {message}") from None
     if tar_error:
-        links = isinstance(tar_error, tarfile.FilterError)
+        links = isinstance(tar_error, UnsafeMember | getattr(tarfile, "FilterError", UnsafeMember))
         hint = "keep links inside the repository" if links else f"check that {dest} is writable"
         raise RepoError(f"cannot export {treeish} to {dest}: {tar_error}; {hint}")
+
+
+class UnsafeMember(tarfile.TarError):
+    """A member that would land outside the folder, or is not a file, folder or inner link."""
+
+
+def extract_safely(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract with the "data" filter (Python 3.11.4+), or, on older 3.11 (Debian 12 has
+    3.11.2), member by member after the same checks: no absolute or `..` path, no link that
+    leads outside `dest`, no device or FIFO."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar:
+        check_member(member, root)
+        tar.extract(member, dest, set_attrs=False)
+
+
+def check_member(member: tarfile.TarInfo, root: Path) -> None:
+    """UnsafeMember unless `member` stays inside `root` as a file, a folder or an inner link."""
+    target = (root / member.name).resolve()
+    if member.name.startswith("/") or not target.is_relative_to(root):
+        raise UnsafeMember(f"{member.name!r} would be written outside {root}")
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise UnsafeMember(f"{member.name!r} is a device or a FIFO")
+    if member.issym() or member.islnk():
+        base = target.parent if member.issym() else root
+        link = (base / member.linkname).resolve()
+        if member.linkname.startswith("/") or not link.is_relative_to(root):
+            raise UnsafeMember(f"{member.name!r} links outside {root} ({member.linkname!r})")
 
 
 def _check_environment() -> None:

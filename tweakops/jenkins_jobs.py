@@ -46,10 +46,13 @@ class JenkinsSettings:
     poll_schedule: str = "H/2 * * * *"
     trigger_token: str | None = None
     view_name: str = "tweakops"
+    runtime: str = "docker"  # docker: trials only in containers, the local runtime forbidden
 
     def variables(self) -> dict[str, Any]:
         """The settings as jenkins-job-builder project variables."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["local_runtime"] = "forbid" if self.runtime == "docker" else "allow"
+        return values
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ _RULES: dict[str, tuple[Callable[[str], object], str]] = {
     "watchdog_schedule": (_is_cron, _CRON),
     "poll_schedule": (_is_cron, _CRON),
     "trigger_token": (re.compile(r"[A-Za-z0-9._~-]+").fullmatch, "URL-safe text, or none"),
+    "runtime": (lambda v: v in ("docker", "auto", "local"), "docker, auto or local"),
     "view_name": (
         re.compile(r"[A-Za-z0-9._-]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?").fullmatch,
         "letters, digits, inner spaces, '.', '_' and '-'",

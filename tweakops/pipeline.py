@@ -7,7 +7,7 @@ from typing import Any
 
 from monitor import run_lease
 from tweakops.context import RunContext, run_stage
-from tweakops.errors import TweakopsError
+from tweakops.errors import EngineAway, TweakopsError
 from tweakops.report import try_write_report
 from tweakops.stages import inspect, notify, pull, train, tune, watch
 
@@ -39,9 +39,10 @@ def _run_stages(ctx: RunContext, start: str, watch_after: bool) -> int:
     for name, body in _MAIN[first:]:
         try:
             run_stage(ctx, name, body)
-        except TweakopsError as exc:
+        except EngineAway:
+            raise  # interrupted: the run stays resumable; nothing is skipped or mailed
+        except TweakopsError as exc:  # run_stage recorded the stage and the run as failed
             error = exc
-            ctx.store.update_run(ctx.run.id, status="failed", verdict=f"{name} failed: {exc}")
             _skip_rest(ctx, after=name)
             break
         ctx = ctx.refreshed()

@@ -10,7 +10,7 @@ from tuning.space import ParamSpec
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.environment import Environment, check_imports, prepare_environment
-from tweakops.errors import InspectError
+from tweakops.errors import ConfigError, InspectError
 from tweakops.imports import Traced, trace_imports
 from tweakops.inspected import Inspected
 from tweakops.inspection import InspectResult
@@ -86,6 +86,19 @@ def make_plan(ctx: RunContext) -> TrialPlan:
     )
 
 
+def run_runtime(run_id: str, recorded: str | None, asked: str) -> str:
+    """The runtime a stage of the run uses: the one recorded when the run chose it (a run never
+    moves), else the one asked for; asking for another one is refused."""
+    if recorded is None:
+        return asked
+    if asked not in ("auto", recorded):
+        raise ConfigError(
+            f"run {run_id} trains on the {recorded} runtime (chosen when it was inspected) and a "
+            f"run never moves: drop --runtime {asked} (or TWEAKOPS_RUNTIME), or start a new run"
+        )
+    return recorded
+
+
 def environment_for(
     ctx: RunContext,
     found: InspectResult,
@@ -97,9 +110,15 @@ def environment_for(
     """Make (or reuse) the trials' environment on this run's runtime, and check the imports
     against it unless `checked` is that same environment (checked by an earlier stage)."""
     folder = ctx.folder / "environment" / "probe"
+    recorded = ctx.store.get_run(ctx.run.id).runtime
+    choice = run_runtime(ctx.run.id, recorded, ctx.runtime)
+    wait = config.watchdog.engine_wait if recorded == "docker" else 0.0
     runtime, env = prepare_environment(
-        ctx.runtime, found.image, declared, config.dependencies, folder, ctx.console
+        choice, found.image, declared, config.dependencies, folder, ctx.console, wait
     )
+    if recorded is None:
+        ctx.store.update_run(ctx.run.id, runtime=env.runtime)
+        ctx.event("runtime_chosen", f"trials run on the {env.runtime} runtime", runtime=env.runtime)
     if found.entrypoint.endswith(".ipynb") and not env.launcher:
         raise InspectError(
             f"{found.entrypoint} is a notebook, and {env.image} has no tweakops harness to run "

@@ -8,8 +8,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from training import read_epochs
 from tweakops.console import Console
+from tweakops.trialfiles import read_epochs
 
 POLL_SECONDS = 0.5
 
@@ -30,7 +30,7 @@ class EpochProgress:
     ) -> None:
         self.console, self.output_dir, self.trial = console, output_dir, trial
         self.on_poll = on_poll
-        self._shown = len(read_epochs(output_dir))
+        self._shown = len(read_epochs(output_dir.parent, output_dir))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"progress-t{trial}", daemon=True)
 
@@ -53,7 +53,7 @@ class EpochProgress:
             self.show_new()
 
     def show_new(self) -> None:
-        epochs = read_epochs(self.output_dir)
+        epochs = read_epochs(self.output_dir.parent, self.output_dir)
         new = epochs[self._shown :]
         for row in new:
             metrics = " ".join(

@@ -21,6 +21,7 @@ class RunRecord:
     sha: str | None = None
     verdict: str | None = None  # one sentence naming the rule that ended the run
     build_url: str | None = None
+    runtime: str | None = None  # docker | local: decided once (at inspect), kept for the run
 
 
 @dataclass(frozen=True)

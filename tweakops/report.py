@@ -18,7 +18,6 @@ from notify.render import (
     summary_rows,
     trial_rows,
 )
-from training import read_epochs
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.files import atomic_write
@@ -29,6 +28,7 @@ from tweakops.report_html import NUMERIC_COLUMNS, cell, esc, facts, figure, link
 from tweakops.report_inspect import inspect_section
 from tweakops.report_style import CSS, STATUS_MARKS, TRIAL_PILLS
 from tweakops.store import RunStore
+from tweakops.trialfiles import read_epochs
 
 log = logging.getLogger("tweakops")
 REPORT_FILE = "report.html"  # in the run folder
@@ -163,7 +163,7 @@ def _epoch_figure(outcome: RunOutcome) -> str:
     best = outcome.best
     if best is None:
         return f'<p class="empty">No trial measured {esc(outcome.metric)}: no best trial.</p>'
-    epochs = read_epochs(Path(best.folder) / "output") if best.folder else []
+    epochs = read_epochs(Path(best.folder), Path(best.folder) / "output") if best.folder else []
     png = epoch_png(epochs, outcome.threshold)
     if png is None:
         return (

@@ -8,7 +8,7 @@ import struct
 from collections.abc import Container, Sequence
 from typing import Any
 
-from notify.render import hide_url_secrets
+from tweakops.redact import redact
 
 NUMERIC_COLUMNS = {"#", "accuracy", "duration s", "restarts"}
 
@@ -56,4 +56,4 @@ def link(url: str) -> str:
 
 def esc(value: Any) -> str:
     """Any value as HTML text, with the password (or token) of a URL hidden."""
-    return html.escape(hide_url_secrets(str(value)))
+    return html.escape(redact(str(value)))

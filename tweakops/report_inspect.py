@@ -10,9 +10,8 @@ from notify import RunOutcome
 from tweakops.inspected import Inspected
 from tweakops.report_html import cell, esc, facts, table
 from tweakops.store import RunStore
+from tweakops.trialfiles import TrialFileRefused, read_text
 from tweakops.trials import CHANGES_FILE
-
-MAX_DIFF_BYTES = 200_000  # a diff of a few literals is small; never embed a runaway file
 
 
 def inspect_section(store: RunStore, run_id: str, outcome: RunOutcome) -> str:
@@ -86,12 +85,13 @@ def _best_change(outcome: RunOutcome) -> str:
     best = outcome.best
     if best is None or not best.folder:
         return ""
-    path = Path(best.folder) / CHANGES_FILE
+    folder = Path(best.folder)
     try:
-        with path.open("rb") as handle:
-            diff = handle.read(MAX_DIFF_BYTES).decode("utf-8", errors="replace")
-    except OSError:
+        diff = read_text(folder, folder / CHANGES_FILE)
+    except FileNotFoundError:
         return ""
+    except (OSError, TrialFileRefused) as exc:
+        return f'<p class="empty">{esc(exc)}</p>'
     title = f"What the best trial (trial {best.number}) changed in its copy of the code"
     if not diff.strip():
         return f'<p class="empty">{esc(title)}: nothing, it ran the code as written.</p>'

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from tweakops.code_units import read_units
+from tweakops.config import read_yaml
+from tweakops.errors import ConfigError
 
 # Where trials run: CPython 3.11 on Linux (the images, and what tweakops itself needs).
 TARGET: dict[str, str] = {
@@ -144,9 +145,9 @@ def _caret(version: str) -> str:
 def _environment(root: Path, name: str, found: list[Declared], notes: list[str]) -> None:
     text = (root / name).read_text(errors="replace")
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        notes.append(f"{name}: not read ({str(exc).splitlines()[0]})")
+        data = read_yaml(root / name, name)  # no aliases, bounded: the repository is untrusted
+    except ConfigError as exc:
+        notes.append(f"{name}: not read ({exc})")
         return
     for item in data.get("dependencies", []) if isinstance(data, dict) else []:
         if isinstance(item, dict) and isinstance(item.get("pip"), list):

@@ -10,6 +10,7 @@ from typing import Any
 from tweakops.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
 from tweakops.inspected import Inspected
 from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord, best_trial
+from tweakops.redact import redact, redact_deep
 from tweakops.store import RunStore
 
 
@@ -62,7 +63,7 @@ def render_status(
         rows = [[time.strftime("%H:%M:%S", time.localtime(e.time)), e.message] for e in recoveries]
         table = render_table(["watchdog", "what happened"], rows, color=color, width=width)
         parts += ["", table]
-    return "\n".join(parts)
+    return redact("\n".join(parts))
 
 
 def _trial_table(trials: list[TrialRecord], color: bool, width: int | None) -> str:
@@ -107,7 +108,7 @@ def render_runs(
             ]
         )
     headers = ["run", "status", "best", "commit", "source"]
-    return render_table(headers, rows, right={2}, color=color, width=width)
+    return redact(render_table(headers, rows, right={2}, color=color, width=width))
 
 
 def _runtime_line(store: RunStore, run_id: str) -> list[str]:
@@ -134,7 +135,8 @@ def _handle(handle: str | None) -> str:
 
 
 def as_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str)
+    """JSON for scripts; strings redacted like everything tweakops shows."""
+    return json.dumps(redact_deep(data), indent=2, sort_keys=True, default=str)
 
 
 def _params(params: dict[str, Any]) -> str:

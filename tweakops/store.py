@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tweakops.errors import StoreError
 from tweakops.records import (
@@ -23,12 +24,13 @@ from tweakops.records import (
     StageRecord,
     TrialRecord,
 )
+from tweakops.redact import redact, redact_deep
 
 DB_FILE = "tweakops.db"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tw_runs (
     id TEXT PRIMARY KEY, source TEXT NOT NULL, created REAL NOT NULL, status TEXT NOT NULL,
-    overrides TEXT NOT NULL DEFAULT '{}', sha TEXT, verdict TEXT, build_url TEXT);
+    overrides TEXT NOT NULL DEFAULT '{}', sha TEXT, verdict TEXT, build_url TEXT, runtime TEXT);
 CREATE TABLE IF NOT EXISTS tw_stages (
     run_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, started REAL, ended REAL,
     error TEXT, result TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, name));
@@ -52,17 +54,28 @@ def default_home() -> Path:
 class RunStore:
     """Runs, stages, trials and events; the single source of truth every stage reads."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, read_only: bool = False) -> None:
+        """The store at `home`. A `read_only` user (status, runs) can still read a store whose
+        disk is full: it then reads the database file as it is, without its journal files."""
         self.home = home.resolve()
+        self._snapshot: str | None = None  # the immutable URI of a read-only fallback
         try:
             self.home.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.db_path, timeout=30.0)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                if not _has_schema(db):
+                    db.executescript(_SCHEMA)
+                _migrate(db)
             finally:
                 db.close()
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
+            damaged = self._damaged(exc)
+            if not (read_only and isinstance(exc, sqlite3.OperationalError)):
+                raise damaged from exc
+            self._snapshot = f"file:{quote(str(self.db_path))}?immutable=1"
+        except OSError as exc:
             raise StoreError(
                 f"cannot use the run store at {self.home}: {exc}; "
                 "set TWEAKOPS_HOME to a writable folder"
@@ -77,8 +90,41 @@ class RunStore:
         """SQLAlchemy URL of the same database, for the Optuna study."""
         return f"sqlite:///{self.db_path}"
 
+    def _damaged(self, exc: sqlite3.Error) -> StoreError:
+        """A store error that says what to do: the database is damaged, or the disk is full."""
+        text = str(exc)
+        if "full" in text:
+            return StoreError(
+                f"the disk holding the run store {self.db_path} is full ({text}): free some "
+                "space, then run the command again; nothing already stored is lost"
+            )
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            return StoreError(
+                f"the run store {self.db_path} is damaged ({text}): move it aside "
+                f"(`mv {self.db_path} {self.db_path}.broken`) and run again; the run folders in "
+                f"{self.home / 'runs'} are kept, and `sqlite3 {self.db_path}.broken .recover` "
+                "may save its records"
+            )
+        return StoreError(f"cannot use the run store {self.db_path}: {text}")
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._transaction() as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise self._damaged(exc) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self._snapshot is not None:  # read only: no journal, nothing written
+            db = sqlite3.connect(self._snapshot, uri=True, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            try:
+                yield db
+            finally:
+                db.close()
+            return
         db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -104,7 +150,7 @@ class RunStore:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         run = RunRecord(
             id=run_id,
-            source=source,
+            source=redact(source),  # a URL's password is used for the pull, never stored
             created=time.time(),
             status="running",
             overrides=dict(overrides or {}),
@@ -122,10 +168,12 @@ class RunStore:
         return run
 
     def update_run(self, run_id: str, **fields: Any) -> RunRecord:
-        allowed = {"status", "sha", "verdict", "build_url", "overrides"}
+        allowed = {"status", "sha", "verdict", "build_url", "overrides", "runtime"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update run fields {sorted(set(fields) - allowed)}")
-        values = {k: json.dumps(v) if k == "overrides" else v for k, v in fields.items()}
+        values = {
+            k: json.dumps(v) if k == "overrides" else redact_deep(v) for k, v in fields.items()
+        }
         with self._connect() as db:
             sets = ", ".join(f"{key} = ?" for key in values)
             db.execute(f"UPDATE tw_runs SET {sets} WHERE id = ?", (*values.values(), run_id))
@@ -143,7 +191,7 @@ class RunStore:
     def list_runs(self, source: str | None = None, limit: int = 50) -> list[RunRecord]:
         query, args = "SELECT * FROM tw_runs", ()  # type: tuple[str, tuple[Any, ...]]
         if source is not None:
-            query, args = query + " WHERE source = ?", (source,)
+            query, args = query + " WHERE source = ?", (redact(source),)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY created DESC LIMIT ?", (*args, limit)).fetchall()
         return [_run(row) for row in rows]
@@ -160,7 +208,10 @@ class RunStore:
 
     # --- stages -----------------------------------------------------------
     def set_stage(self, run_id: str, name: str, **fields: Any) -> StageRecord:
-        values = {k: json.dumps(v) if k == "result" else v for k, v in fields.items()}
+        values = {
+            k: json.dumps(redact_deep(v)) if k == "result" else redact_deep(v)
+            for k, v in fields.items()
+        }
         with self._connect() as db:
             sets = ", ".join(f"{key} = ?" for key in values)
             db.execute(
@@ -200,7 +251,7 @@ class RunStore:
                     trial.started,
                     trial.ended,
                     trial.verdict,
-                    trial.error,
+                    redact_deep(trial.error),
                     trial.restarts,
                     trial.folder,
                     trial.handle,
@@ -220,6 +271,7 @@ class RunStore:
 
     # --- events -----------------------------------------------------------
     def add_event(self, run_id: str, kind: str, message: str, **data: Any) -> EventRecord:
+        message, data = redact(message), redact_deep(data)
         event = EventRecord(run_id=run_id, time=time.time(), kind=kind, message=message, data=data)
         with self._connect() as db:
             db.execute(
@@ -299,6 +351,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         sha=row["sha"],
         verdict=row["verdict"],
         build_url=row["build_url"],
+        runtime=row["runtime"],
     )
 
 
@@ -329,3 +382,23 @@ def _trial(row: sqlite3.Row) -> TrialRecord:
         folder=row["folder"],
         handle=row["handle"],
     )
+
+
+def _column(name: str, value: Any) -> Any:
+    """A value as stored: JSON for the structured columns, every string redacted."""
+    if name == "overrides":
+        return json.dumps(value)
+    return json.dumps(redact_deep(value)) if name == "result" else redact_deep(value)
+
+
+def _has_schema(db: sqlite3.Connection) -> bool:
+    """All tables exist: nothing to create (so a read-only use needs no write)."""
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return {"tw_runs", "tw_stages", "tw_trials", "tw_events", "tw_leases"} <= names
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added since a store was made."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(tw_runs)")}
+    if "runtime" not in columns:
+        db.execute("ALTER TABLE tw_runs ADD COLUMN runtime TEXT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from monitor import Attempt, Probe, Supervised, supervise
-from training import read_epochs, read_metric
 from tuning import TrialControl
 from tweakops.config import Config
 from tweakops.context import RunContext
@@ -21,6 +21,8 @@ from tweakops.plan import TrialPlan
 from tweakops.progress import EpochProgress
 from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, TrialSpec
+from tweakops.trialfiles import log_tail as _trial_log_tail
+from tweakops.trialfiles import metric_written, read_epochs, read_metric
 
 LOG_TAIL_LINES = 20
 STOPPED = ("pruned", "cancelled")  # verdicts of trials the tuner stopped
@@ -49,6 +51,7 @@ def prepare_trial(ctx: RunContext, plan: TrialPlan, number: int, params: dict[st
 def trial_spec(ctx: RunContext, plan: TrialPlan, number: int, params: dict[str, Any]) -> TrialSpec:
     folder = trial_folder(ctx, number)
     env = {
+        **{name: os.environ[name] for name in plan.config.env if name in os.environ},
         "TWEAKOPS_PARAMS": str(folder / "params.json"),
         "TWEAKOPS_RUN_ID": ctx.run.id,
         "TWEAKOPS_TRIAL": str(number),
@@ -146,7 +149,7 @@ def _supervise_and_record(
     metric_files = [d / f"{plan.config.metric}.txt" for d in (spec.output_dir, spec.workdir)]
     probe = Probe(
         last_epoch=lambda: _last_epoch(spec.output_dir),
-        finished=lambda: any(path.is_file() for path in metric_files),
+        finished=lambda: any(os.path.lexists(path) for path in metric_files),
         stopped=lambda: control.reason if control is not None else None,
     )
     started = record
@@ -212,11 +215,9 @@ def _record_outcome(
         error = _failure_text(outcome, config)
         return _failed(ctx, done, outcome.verdict, error, spec.log_path)
     try:
-        accuracy = read_metric(spec.output_dir, spec.workdir, config.metric)
+        accuracy = read_metric(spec.workdir.parent, spec.output_dir, spec.workdir, config.metric)
     except MetricError as exc:
-        written = any(
-            (d / f"{config.metric}.txt").is_file() for d in (spec.output_dir, spec.workdir)
-        )
+        written = metric_written(spec.output_dir, spec.workdir, config.metric)
         verdict = "metric_unreadable" if written else "metric_missing"
         return _failed(ctx, done, verdict, str(exc), spec.log_path)
     saved = ctx.store.save_trial(replace(done, status="succeeded", accuracy=accuracy, verdict="ok"))
@@ -278,14 +279,12 @@ def _failure_text(outcome: Supervised, config: Config) -> str:
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    if not path.is_file():
-        return ""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    """The last lines of a trial's log (trials/NNN/log.txt), read safely from its end."""
+    return _trial_log_tail(path.parent, path, lines)
 
 
 def _last_epoch(output_dir: Path) -> int:
-    epochs = read_epochs(output_dir)
+    epochs = read_epochs(output_dir.parent, output_dir)
     return int(epochs[-1]["epoch"]) if epochs else 0
 
 

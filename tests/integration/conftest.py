@@ -111,7 +111,8 @@ def unused_port() -> int:
 @contextmanager
 def running_smtp(**smtp_kwargs: Any) -> Iterator[SmtpServer]:
     """Start aiosmtpd on 127.0.0.1 with a free port; stop it afterwards."""
-    controller_module = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd import controller as controller_module  # the test extra: never skipped
+
     handler = RecordingHandler()
     port = free_port()
     controller = controller_module.Controller(
@@ -180,8 +181,7 @@ def _self_signed_pem() -> tuple[bytes, bytes]:
 
 @pytest.fixture(scope="session")
 def self_signed_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(cert.pem, key.pem) made with `cryptography`; the tests skip when it is missing."""
-    pytest.importorskip("cryptography")
+    """(cert.pem, key.pem) made with `cryptography` (in the test extra: never skipped)."""
     cert_pem, key_pem = _self_signed_pem()
     folder = tmp_path_factory.mktemp("smtp-tls")
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"

@@ -108,7 +108,7 @@ def test_aborted_build_leaves_no_container(docker_engine, make_repo, cli, home: 
 
     repo = make_repo(files={"train.py": COUNTER_SCRIPT})
     run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
-    assert cli("inspect", "--run", run_id).returncode == 0
+    assert cli("inspect", "--run", run_id, TWEAKOPS_RUNTIME="docker").returncode == 0
     env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "docker"}
     train = subprocess.Popen(
         [sys.executable, "-m", "tweakops", "train", "--run", run_id],

@@ -259,6 +259,8 @@ def test_trigger_without_wait_returns_the_queue_item(
     assert result.params == {
         "REPO_URL": "https://example.org/ml.git",
         "TWEAKOPS_HOME": "/var/lib/tweakops",
+        "TWEAKOPS_RUNTIME": "docker",
+        "TWEAKOPS_LOCAL_RUNTIME": "forbid",  # trials in containers only: the default settings
     }
 
 

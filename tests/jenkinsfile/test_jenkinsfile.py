@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 JENKINSFILE = ROOT / "Jenkinsfile"
 AST_SCRIPT = Path(__file__).with_name("jenkinsfile_ast.groovy")
 JUNIT_FILE = "tweakops-junit.xml"
+ARTIFACTS = "tweakops-artifacts"  # what `tweakops artifacts --to` fills; the only archive
 SMTP_SECRET = "jenkins-bound-S3cret-9f3a"  # stands in for the bound credential's password
 
 
@@ -324,9 +325,11 @@ def test_smtp_credentials_are_bound_for_notify_only(pipeline: dict[str, Any]) ->
     assert sorted(set(inside)) == ["sh", "usernamePassword"]
 
 
-def test_post_always_reports_and_archives(pipeline: dict[str, Any]) -> None:
+def test_post_always_reports_and_archives_only_the_exported_folder(
+    pipeline: dict[str, Any],
+) -> None:
     always = _post(pipeline, "always")
-    status, report = _steps(always, "sh")
+    status, report, artifacts = _steps(always, "sh")
     name, options, _ = cli_call(status["script"])
     assert name == "status"
     assert options["--run"] == ["$TWEAKOPS_RUN_ID"]
@@ -334,22 +337,16 @@ def test_post_always_reports_and_archives(pipeline: dict[str, Any]) -> None:
     name, options, _ = cli_call(report["script"])
     assert (name, options["--run"]) == ("report", ["$TWEAKOPS_RUN_ID"])
     assert report["returnStatus"]  # a report that cannot be written never fails the build
+    name, options, _ = cli_call(artifacts["script"])
+    assert (name, options["--to"]) == ("artifacts", [ARTIFACTS])
+    assert artifacts["returnStatus"]
     (junit,) = _steps(always, "junit")
     assert junit["named"]["testResults"]["text"] == JUNIT_FILE
     assert junit["named"]["allowEmptyResults"]["text"] is True
-    patterns = [p for s in _steps(always, "archiveArtifacts") for p in _archive_patterns(s)]
-    run = ".tweakops/runs/${env.TWEAKOPS_RUN_ID}"
-    for wanted in (
-        "report.html",
-        "accuracy.txt",
-        "accuracy.png",
-        "outbox/*.eml",
-        "trials/*/log.txt",
-    ):
-        assert f"{run}/{wanted}" in patterns
-    assert f"{run}/${{model}}/checkpoints/**" in patterns
-    archives = _steps(always, "archiveArtifacts")
-    assert all(s["named"]["allowEmptyArchive"]["text"] is True for s in archives)
+    (archive,) = _steps(always, "archiveArtifacts")
+    assert _archive_patterns(archive) == [f"{ARTIFACTS}/**"]  # never the run folder itself
+    assert archive["named"]["allowEmptyArchive"]["text"] is True
+    assert archive["named"]["followSymlinks"]["text"] is False
 
 
 STRING = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
@@ -378,16 +375,6 @@ def _archive_patterns(step: dict[str, Any]) -> list[str]:
 
 
 # --- (b) the sh steps, run ------------------------------------------------------------------
-
-
-def _best_model(report: str) -> str:
-    """The Jenkinsfile's bestModel(), line for line."""
-    key = '<property name="best_model" value="'
-    at = report.find(key)
-    if at < 0:
-        return ""
-    start = at + len(key)
-    return report[start : report.index('"', start)]
 
 
 def _groovy_text(text: str, values: dict[str, str]) -> str:
@@ -460,8 +447,8 @@ def test_sh_steps_run_an_example_to_its_threshold(
     # post { always { ... } }: the status step, then what it guards.
     always = _post(pipeline, "always")
     assert all(s["conditions"][0] == "env.TWEAKOPS_RUN_ID" for s in always["steps"])
-    status, report = _steps(always, "sh")
-    for step in (status, report):
+    status, report, artifacts = _steps(always, "sh")
+    for step in (status, report, artifacts):
         proc = _sh(step["script"], env, workspace)
         logs += [proc.stdout, proc.stderr]
         assert proc.returncode == 0, proc.stderr
@@ -472,14 +459,10 @@ def test_sh_steps_run_an_example_to_its_threshold(
     assert cases["threshold"].find("failure") is None, ET.tostring(cases["threshold"])
     assert (suite.get("failures"), suite.get("skipped")) == ("0", "0")
 
-    model = _best_model(report_path.read_text())
-    assert re.fullmatch(r"trials/\d{3}/output", model), model
-    values = {"env.TWEAKOPS_RUN_ID": run_id, "model": model}
-    for step in _steps(always, "archiveArtifacts"):
-        for pattern in _archive_patterns(step):
-            glob = _groovy_text(pattern, values)
-            matched = [p for p in workspace.glob(glob + "/*" if glob.endswith("**") else glob)]
-            assert [p for p in matched if p.is_file()], f"archive pattern {glob} matches no file"
+    exported = workspace / ARTIFACTS
+    for wanted in ("report.html", "accuracy.txt", "accuracy.png", "trials/000/log.txt"):
+        assert (exported / wanted).is_file(), wanted
+    assert [p for p in (exported / "model").rglob("*") if p.is_file()]  # the best checkpoints
     accuracy = float((workspace / f".tweakops/runs/{run_id}/accuracy.txt").read_text())
     assert accuracy >= 0.95
 

@@ -93,7 +93,7 @@ def test_reached_run_passes_every_case(tmp_path: Path) -> None:
     assert props["sha"].startswith("f7a04a7401")
     assert props["best_trial"] == "1"
     assert props["best_model"] == "trials/001/output"
-    # The Jenkinsfile's bestModel() finds the model by this exact text.
+    # Scripts find the best model by this exact text.
     assert '<property name="best_model" value="trials/001/output"' in path.read_text()
     assert not [p for p in path.parent.iterdir() if p.name != "junit.xml"]  # no temp left
 

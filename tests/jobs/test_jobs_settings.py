@@ -38,7 +38,17 @@ def test_the_fixture_settings_load_with_every_value() -> None:
         poll_schedule="H/11 * * * *",
         trigger_token="fixture-token-42",
         view_name="fixture-view",
+        runtime="auto",
     )
+
+
+def test_a_docker_runtime_forbids_the_local_one_on_the_agent(tmp_path: Path) -> None:
+    docker = load_settings(write(tmp_path, REPO))
+    assert (docker.runtime, docker.variables()["local_runtime"]) == ("docker", "forbid")
+    local = load_settings(write(tmp_path, REPO + "runtime: local\n"))
+    assert local.variables()["local_runtime"] == "allow"
+    with pytest.raises(ConfigError, match=r"runtime in .* is 'podman': expected docker, auto"):
+        load_settings(write(tmp_path, REPO + "runtime: podman\n"))
 
 
 def test_only_repo_url_is_required(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from notify import NotifySettings, RunOutcome, build_message, should_notify
-from notify.render import hide_url_secrets
 from tweakops.errors import ConfigError, NotifyError
 from tweakops.records import RunRecord, TrialRecord
+from tweakops.redact import redact
 
 SETTINGS = NotifySettings(to=("ml-team@example.org", "lead@example.org"), sender="ci@example.org")
 
@@ -294,4 +294,4 @@ def test_a_password_or_token_in_a_url_never_reaches_the_mail() -> None:
     for secret in ("git-Pa55word", "ghp_T0KEN"):
         assert secret not in message.as_string() and secret not in text + html
     assert "Repository   https://ci-bot:***@git.example.org/team/mnist-cnn.git" in text
-    assert "ssh://git@host/x.git" in hide_url_secrets("ssh://git@host/x.git")  # a user, kept
+    assert "ssh://git@host/x.git" in redact("ssh://git@host/x.git")  # a user, kept

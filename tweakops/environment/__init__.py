@@ -21,9 +21,9 @@ from tweakops.environment._check import check_imports
 from tweakops.environment._plan import InstallPlan, plan_install
 from tweakops.environment._probe import distributions
 from tweakops.environment._venv import ensure_venv
-from tweakops.errors import TweakopsError
+from tweakops.errors import RuntimeUnavailable, TweakopsError
 from tweakops.requirements import Declarations
-from tweakops.runtime import Runtime, get_runtime
+from tweakops.runtime import Runtime, docker_waiting, get_runtime, local_forbidden
 
 IMAGE_LAUNCHER = "/opt/tweakops/training/autorun.py"  # where the images keep the harness
 LOCAL_LAUNCHER = str(Path(training.__file__).resolve().parent / "autorun.py")
@@ -73,21 +73,34 @@ def prepare_environment(
     mode: str,
     folder: Path,
     console: Console,
+    engine_wait: float = 0.0,
 ) -> tuple[Runtime, Environment]:
-    """The runtime for --runtime `choice` and the environment on it, made if missing.
+    """The runtime `choice` and the environment on it, made if missing.
 
-    `auto` takes docker when an engine answers and the image can be had, and says why
-    when it falls back to the local runtime.
+    `auto` takes docker when an engine answers and the image can be had, else the local
+    runtime, saying so with what it means (unless TWEAKOPS_LOCAL_RUNTIME=forbid). `docker`
+    waits up to `engine_wait` s for an engine that does not answer (EngineAway after that).
     """
-    runtime = get_runtime(choice)
-    if runtime.name == "docker" and image is not None:
+    try:
+        runtime = docker_waiting(engine_wait) if choice == "docker" else get_runtime(choice)
+    except RuntimeUnavailable as exc:
+        if choice != "auto":
+            raise
+        runtime, reason = get_runtime("local"), str(exc)  # forbidden: get_runtime raised
+    else:
+        if runtime.name != "docker" or image is None:
+            return runtime, _local(declared, mode, console)
         try:
             return runtime, _docker(runtime, image, declared, mode, folder, console)
         except TweakopsError as exc:
-            if choice != "auto":
+            if choice != "auto" or local_forbidden():
                 raise
-            console.warn(f"using the local runtime: {exc}")
-            runtime = get_runtime("local")
+            runtime, reason = get_runtime("local"), str(exc)
+    console.warn(
+        f"trials run on the LOCAL runtime, outside any sandbox ({reason}): the pushed code runs "
+        "as this user, with this machine's files and network; set TWEAKOPS_LOCAL_RUNTIME=forbid "
+        "to refuse that"
+    )
     return runtime, _local(declared, mode, console)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from tweakops.errors import RuntimeUnavailable
 from tweakops.files import atomic_write
 from tweakops.runtime import Runtime, TrialSpec
+from tweakops.trialfiles import TEXT_CAP, TrialFileRefused, read_tail
 
 MARK = "TWEAKOPS-PROBE "
 PROBE_SECONDS = 120.0
@@ -63,7 +64,10 @@ def probe(
         status = runtime.wait(handle, timeout=PROBE_SECONDS)
     finally:
         runtime.remove(handle)
-    text = spec.log_path.read_text(errors="replace") if spec.log_path.is_file() else ""
+    try:
+        text = read_tail(folder, spec.log_path, TEXT_CAP).decode("utf-8", errors="replace")
+    except (OSError, TrialFileRefused) as exc:
+        text = str(exc)
     for line in text.splitlines():
         if line.startswith(MARK):
             answer: dict[str, Any] = json.loads(line[len(MARK) :])

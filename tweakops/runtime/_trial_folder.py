@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from tweakops.errors import TrialFailed
 from tweakops.runtime._base import TrialSpec
+from tweakops.trialfiles import TrialFileRefused, open_for_append
 
 MOUNT_POINT = PurePosixPath("/trial")
 CONTAINER_USER = "1000:1000"  # the images' `trainer` user, used when tweakops runs as root
@@ -70,25 +71,16 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(folder, name)
 
 
-def open_log(log_path: Path, trial: Path) -> BinaryIO:
-    """Open the log for appending, refusing a symlink that an earlier attempt may have planted.
-
-    The trial folder is writable by the container, and tweakops may run as root: following
-    a link there would let a trial append its output to any file on the host.
-    """
-    folder = log_path.parent.absolute()
-    if folder.is_relative_to(trial) and not folder.resolve().is_relative_to(trial.resolve()):
-        raise TrialFailed(
-            f"the log folder {folder} leads outside the trial folder (a symlink made by the "
-            "trial?): refusing to write the log there",
-            verdict="code_error",
-        )
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+def open_log(log_path: Path) -> BinaryIO:
+    """Open the log for appending, refusing a link, a FIFO or a device that an earlier attempt
+    may have planted where it was: the trial folder is writable by the trial, and tweakops may
+    run as root, so following one would let a trial append to any file on the host (or hang
+    the host on a FIFO)."""
     try:
-        return os.fdopen(os.open(log_path, flags, 0o644), "ab")
-    except OSError as exc:  # ELOOP for a symlink
+        return os.fdopen(open_for_append(log_path.parent, log_path), "ab")
+    except (TrialFileRefused, OSError) as exc:
         raise TrialFailed(
-            f"cannot open the trial log {log_path} ({exc.strerror}): it must be a regular "
-            "file, not a symlink; remove it and start the trial again",
+            f"cannot open the trial log {log_path} ({exc}): it must be a regular file; "
+            "remove what stands there and start the trial again",
             verdict="code_error",
         ) from exc

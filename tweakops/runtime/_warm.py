@@ -18,6 +18,7 @@ import io
 import json
 import os
 import runpy
+import stat
 import sys
 import traceback
 
@@ -30,8 +31,11 @@ def main(modules: list[str]) -> int:
     if not line:
         return 0
     job = json.loads(line)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    log = os.open(job["log"], flags, 0o644)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    log = os.open(job["log"], flags, 0o644)  # never a link or a FIFO planted in the folder
+    if not stat.S_ISREG(os.fstat(log).st_mode):
+        return 1
+    os.set_blocking(log, True)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)

@@ -16,19 +16,39 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from tweakops.errors import TrialFailed
+from tweakops.redact import is_secret_name
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
+from tweakops.runtime._reaper import kill_descendants
+from tweakops.runtime._trial_folder import open_log
 
 PYTHON_ALIASES: frozenset[str] = frozenset({"python", "python3"})
+REAPER = (sys.executable, str(Path(__file__).with_name("_reaper.py")))  # the trial's parent
+# The environment a local trial gets (trial_environment): what Python, BLAS, the frameworks,
+# the locale and the terminal need. Everything else of tweakops' environment stays out.
+PASSED_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+        "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS",
+        "PYTHONIOENCODING", "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH",
+        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE", "NUMEXPR_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL",
+        "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+        "KERAS_BACKEND", "KERAS_HOME", "CUDA_VISIBLE_DEVICES", "MPLBACKEND", "MPLCONFIGDIR",
+        "XDG_CACHE_HOME", "NO_COLOR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    }
+)  # fmt: skip
+PASSED_PREFIXES = ("LC_",)
 _KILL_GRACE = 10.0  # seconds to wait for a SIGKILLed process we cannot reap to vanish
 _HAS_PROC = Path("/proc/self/stat").exists()
 
@@ -69,8 +89,17 @@ class LocalRuntime(Runtime):
         workdir, output = spec.workdir.resolve(), spec.output_dir.resolve()
         output.mkdir(parents=True, exist_ok=True)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [_executable(spec.command[0]), *spec.command[1:]]
-        env = {**os.environ, **spec.env, "TWEAKOPS_OUTPUT": str(output), "PYTHONUNBUFFERED": "1"}
+        argv = [*REAPER, _executable(spec.command[0]), *spec.command[1:]]
+        env = trial_environment(
+            {**spec.env, "TWEAKOPS_OUTPUT": str(output), "PYTHONUNBUFFERED": "1"}
+        )
+        program = _executable(spec.command[0])
+        if shutil.which(program, path=env.get("PATH")) is None:
+            raise TrialFailed(
+                f"cannot start trial {spec.name!r}: {program!r} is not a program on PATH; check "
+                f"the entrypoint command {' '.join(spec.command)!r}",
+                verdict="code_error",
+            )
         warm = self._hand_over(spec, workdir, env) if self._warm_runs(spec.command) else None
         if warm is not None:
             with self._lock:
@@ -78,7 +107,7 @@ class LocalRuntime(Runtime):
             self._refill()
             return Handle(self.name, str(warm.pid))
         try:
-            with spec.log_path.open("ab") as log:
+            with open_log(spec.log_path) as log:
                 child = subprocess.Popen(
                     argv,
                     cwd=workdir,
@@ -174,7 +203,8 @@ class LocalRuntime(Runtime):
             if not self._warm or (self._spare is not None and self._spare.poll() is None):
                 return
             self._spare = subprocess.Popen(
-                [self._warm_python, "-u", "-m", "tweakops.runtime._warm", *self._warm],
+                [*REAPER, self._warm_python, "-u", "-m", "tweakops.runtime._warm", *self._warm],
+                env=trial_environment({}),  # what /proc/<pid>/environ will show: no secret
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -246,15 +276,18 @@ def _await_gone(pid: int, limit: float, interval: float) -> None:
 
 
 def _kill_group(pgid: int) -> None:
-    """SIGKILL a process group other than our own; an empty group is not an error."""
+    """SIGKILL an attempt: every process below its reaper (whatever its session or group: a
+    subreaper's orphans stay below it), then the group it leads."""
     if pgid == os.getpgrp():
         return
+    kill_descendants(pgid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
 
 
 def _kill_foreign(pid: int) -> None:
-    """SIGKILL a pid we did not start: its group if it leads one, else just the pid."""
+    """SIGKILL a pid we did not start: everything below it, its group if it leads one."""
+    kill_descendants(pid)
     try:
         if os.getpgid(pid) == pid:
             _kill_group(pid)
@@ -262,3 +295,15 @@ def _kill_foreign(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def trial_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """What a local trial's process gets: an allow-list of this environment (what Python,
+    the frameworks and the locale need; never a secret-named variable) and `extra` (the
+    trial's TWEAKOPS_* variables and the names listed under `env:` in tweakops.yaml)."""
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if (name in PASSED_NAMES or name.startswith(PASSED_PREFIXES)) and not is_secret_name(name)
+    }
+    return {**kept, **extra}

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tweakops.context import RunContext
+from tweakops.errors import RepoError
 from tweakops.gitpull import PullResult, export_tree
 from tweakops.gitpull import pull as git_pull
+from tweakops.redact import MASK
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,14 @@ class Pulled:
 
 
 def pull(ctx: RunContext) -> Pulled:
-    result = git_pull(ctx.run.source, ctx.store.home / "repos", ref=ctx.run.overrides.get("ref"))
+    source = ctx.source or ctx.run.source
+    if MASK in source:
+        raise RepoError(
+            f"{source} needs the password it had when the run started, and passwords are "
+            "never stored: start a new run with it (`tweakops run URL`), or keep the "
+            "credentials in a git credential helper and give the URL without them"
+        )
+    result = git_pull(source, ctx.store.home / "repos", ref=ctx.run.overrides.get("ref"))
     for warning in result.warnings:
         ctx.console.warn(warning)
     if ctx.source_dir.exists():

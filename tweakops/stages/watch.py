@@ -14,10 +14,11 @@ from typing import Any
 
 from monitor import LeaseHeld, run_lease
 from tweakops.context import RunContext
-from tweakops.errors import TweakopsError
+from tweakops.errors import EngineAway, TweakopsError, explain
 from tweakops.records import RESTART_EVENTS
 
 RESUMED, WATCHED, IDLE, FINISHED, FAILED = "resumed", "watched", "idle", "finished", "failed"
+WAITING = "waiting"  # for its Docker engine: left as it is, the next sweep tries again
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Swept:
     """What the watchdog found and did for one run."""
 
     run_id: str
-    action: str  # resumed | watched (a live process owns it) | idle | finished | failed
+    action: str  # resumed | watched (a live process owns it) | idle | finished | failed | waiting
     detail: str
 
     def line(self) -> str:
@@ -74,6 +75,8 @@ def sweep_run(ctx: RunContext) -> Swept:
             ctx.console.say(f"    run {run_id}: {stage} was interrupted; resuming it")
             try:
                 _resume(ctx, stage)
+            except EngineAway as exc:
+                return Swept(run_id, WAITING, f"{stage} waits for its Docker engine: {exc}")
             except TweakopsError as exc:
                 return Swept(run_id, FAILED, f"resuming {stage} failed: {exc}")
     except LeaseHeld as held:
@@ -105,9 +108,26 @@ def _resume(ctx: RunContext, stage: str) -> int:
 
 
 def sweep(contexts: Sequence[RunContext]) -> Watched:
-    """Sweep several runs (`tweakops watch --all`); one failing run does not stop the rest."""
-    results = tuple(sweep_run(ctx) for ctx in contexts)
-    return Watched(results, sum(restart_count(ctx) for ctx in contexts))
+    """Sweep several runs (`tweakops watch --all`); one broken run does not stop the rest."""
+    results = tuple(_sweep_one(ctx) for ctx in contexts)
+    counts = [_restarts_or_zero(ctx) for ctx in contexts]
+    return Watched(results, sum(counts))
+
+
+def _sweep_one(ctx: RunContext) -> Swept:
+    """sweep_run(), with whatever breaks (a damaged record, a full disk) reported as FAILED."""
+    try:
+        return sweep_run(ctx)
+    except Exception as exc:  # one run's trouble never stops the sweep of the others
+        ctx.console.warn(f"run {ctx.run.id}: {explain(exc)}")
+        return Swept(ctx.run.id, FAILED, str(explain(exc)))
+
+
+def _restarts_or_zero(ctx: RunContext) -> int:
+    try:
+        return restart_count(ctx)
+    except Exception:  # the sweep already said what is wrong with this run
+        return 0
 
 
 def follow(
@@ -122,7 +142,7 @@ def follow(
     deadline = None if duration is None else clock() + duration
     while True:
         watched = sweep(contexts())
-        running = [s for s in watched.runs if s.action in (WATCHED, IDLE)]
+        running = [s for s in watched.runs if s.action in (WATCHED, IDLE, WAITING)]
         if not running or (deadline is not None and clock() >= deadline):
             return watched
         left = poll if deadline is None else max(0.0, min(poll, deadline - clock()))
