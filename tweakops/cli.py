@@ -274,7 +274,7 @@ def watch_cmd(
 
         def contexts() -> list[RunContext]:
             runs = [r for r in store.list_runs(limit=10_000) if r.status == "running"]
-            return [RunContext(store, r, console, runtime) for r in runs]
+            return [RunContext(store, r, console, r.runtime or runtime) for r in runs]
     else:
         if run_id is None and not _has_run(obj, source):
             click.echo("nothing to watch: no run yet")  # the periodic job before the first push
