@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import smtplib
@@ -14,6 +15,7 @@ from email.message import EmailMessage
 from notify.settings import NotifySettings
 
 CAFILE_ENV = "TWEAKOPS_SMTP_CAFILE"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,26 @@ def send_once(
     try:
         if settings.security == "starttls":
             client.starttls(context=context)
-        if settings.smtp_user:
+        if settings.smtp_user and _offers_login(client, settings):
             client.login(settings.smtp_user, settings.smtp_password or "")
         return client.send_message(message, from_addr=settings.sender, to_addrs=list(recipients))
     finally:
         _close(client)
+
+
+def _offers_login(client: smtplib.SMTP, settings: NotifySettings) -> bool:
+    """Whether the server offers AUTH. A relay that does not (it trusts its network) gets the
+    message without the login: bound credentials (a Jenkins credential) never stop it, and the
+    password is not sent to a server that did not ask for it."""
+    client.ehlo_or_helo_if_needed()
+    if client.has_extn("auth"):
+        return True
+    log.warning(
+        "SMTP server %s offers no login (AUTH); sending without the login of %s",
+        settings.address,
+        settings.smtp_user,
+    )
+    return False
 
 
 def _close(client: smtplib.SMTP) -> None:
@@ -83,6 +100,13 @@ def classify(exc: BaseException, settings: NotifySettings) -> Problem:
         return Problem(all(400 <= c < 500 for c in codes), f"SMTP server {where} refused {refused}")
     if isinstance(exc, smtplib.SMTPConnectError):
         return Problem(True, f"greeting {_reply(exc)}", unreachable=True)
+    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 530:
+        return Problem(
+            False,
+            f"SMTP server {where} wants a login ({_reply(exc)}); set notify.smtp.user "
+            "(TWEAKOPS_SMTP_USER) and TWEAKOPS_SMTP_PASSWORD, and notify.smtp.security to "
+            "starttls or ssl if it offers the login only over TLS",
+        )
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return Problem(_is_4xx(exc), f"SMTP server {where} refused the sender: {_reply(exc)}")
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -99,12 +123,6 @@ def _unsupported(text: str, where: str) -> str:
             f"SMTP server {where} does not offer STARTTLS; set notify.smtp.security "
             "(TWEAKOPS_SMTP_SECURITY) to ssl (port 465) or none, or use the server's "
             "submission port"
-        )
-    if "AUTH" in text:
-        return (
-            f"SMTP server {where} does not offer a login (AUTH) on this connection; "
-            "set notify.smtp.security to starttls or ssl, or leave notify.smtp.user "
-            "(TWEAKOPS_SMTP_USER) unset"
         )
     return f"SMTP server {where}: {text.rstrip('.')}"
 

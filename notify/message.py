@@ -36,6 +36,7 @@ class RunOutcome:
     build_url: str | None = None
     log_tail: str = ""
     report_path: str | None = None  # the run's report.html, when it was written
+    settings: str = ""  # "threshold 0.5 from tweakops.yaml; ..." (where each value came from)
 
 
 def build_message(

@@ -80,6 +80,7 @@ def summary_rows(outcome: RunOutcome) -> list[tuple[str, str]]:
         ("Branch", outcome.branch or DASH),
         ("Run", outcome.run.id),
         ("Threshold", f"{outcome.metric} ≥ {fmt_threshold(outcome.threshold)}"),
+        *([("Settings from", outcome.settings)] if outcome.settings else []),
         ("Result", _result_word(outcome)),
         ("Verdict", outcome.verdict or DASH),
         ("Best", f"{fmt_metric(best.accuracy)} (trial {best.number})" if best else DASH),

@@ -4,7 +4,8 @@ It answers the calls python-jenkins makes, the way Jenkins 2.528 does: Basic aut
 tokens (401 for bad ones, 403 for a user without permission or anonymous access), a crumb
 required on every POST, createItem / config.xml for jobs and views (a Build Pipeline view is
 refused without its plugin), build and buildWithParameters (201 + Location of a queue item
-that gets a build after a moment), lastBuild with its parameters, and consoleText. Jobs,
+that gets a build after a moment), lastBuild with its parameters and description,
+configSubmit (description and display name), and consoleText. Jobs,
 views, builds and the queue live in memory; every request is recorded in `.requests`.
 """
 
@@ -45,6 +46,9 @@ class Build:
     params: dict[str, str]
     result: str | None = "SUCCESS"  # None: still building
     console: str = ""
+    description: str = ""
+    display_name: str = ""
+    started: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -101,10 +105,11 @@ class StandInJenkins:
         result: str | None = "SUCCESS",
         params: dict[str, str] | None = None,
         cause: str = "Started by user admin",
+        description: str = "",
     ) -> int:
         """Record a finished (or, with result None, running) build of `job`; its number."""
         builds = self.builds.setdefault(job, [])
-        build = Build(len(builds) + 1, dict(params or {}), result)
+        build = Build(len(builds) + 1, dict(params or {}), result, description=description)
         lines = "".join(f"{k}={v}\n" for k, v in build.params.items())
         build.console = f"{cause}\n{lines}Finished: {result}\n"
         builds.append(build)
@@ -271,9 +276,24 @@ class StandInJenkins:
                 "url": self._build_url(name, build),
                 "result": build.result,
                 "building": build.result is None,
+                "description": build.description or None,
+                "displayName": build.display_name or f"#{build.number}",
+                "timestamp": int(build.started * 1000),
                 "actions": [{"_class": "hudson.model.ParametersAction", "parameters": parameters}],
             }
         )
+
+    def describe(self, name: str, number: str, *, body: str, **_: Any) -> Reply:
+        build = self._find_build(name, number)
+        if build is None:
+            return NOT_FOUND
+        form = json.loads(dict(parse_qsl(body))["json"])
+        build.description, build.display_name = form["description"], form["displayName"]
+        return 302, "", {"Location": self._build_url(name, build)}
+
+    def build_page(self, name: str, number: str, **_: Any) -> Reply:
+        build = self._find_build(name, number)
+        return (200, f"<html>{build.description}</html>", {}) if build else NOT_FOUND
 
     def console_text(self, name: str, number: str, **_: Any) -> Reply:
         build = self._find_build(name, number)
@@ -312,6 +332,8 @@ ROUTES: list[tuple[str, str, Callable[..., Reply]]] = [
     (r"/queue/item/(\d+)/api/json", "GET", StandInJenkins.queue_item),
     (rf"/job/{NAME}/(\d+|lastBuild)/api/json", "GET", StandInJenkins.build_info),
     (rf"/job/{NAME}/(\d+|lastBuild)/consoleText", "GET", StandInJenkins.console_text),
+    (rf"/job/{NAME}/(\d+)/configSubmit", "POST", StandInJenkins.describe),
+    (rf"/job/{NAME}/(\d+)", "GET", StandInJenkins.build_page),
     (rf"/view/{NAME}/api/json", "GET", StandInJenkins.view_info),
 ]
 

@@ -18,6 +18,7 @@ from typing import Any
 from tweakops.errors import TweakopsError
 from tweakops.files import atomic_write
 from tweakops.records import best_trial
+from tweakops.report import try_write_report
 from tweakops.store import RunStore
 from tweakops.trialfiles import MIB, TrialFileRefused, copy_regular, read_tail
 
@@ -43,8 +44,10 @@ class Exported:
 
 
 def export_artifacts(store: RunStore, run_id: str, dest: Path) -> Exported:
-    """Copy the run's report, metric, plot, emails, trial logs and diffs, and the best
-    trial's checkpoints into `dest` (made empty first), safely."""
+    """Copy the run's report (rewritten first: it shows the run as it is now), metric, plot,
+    emails, trial logs and diffs, and the best trial's checkpoints into `dest` (made empty
+    first), safely."""
+    try_write_report(store, run_id)
     run = store.run_dir(run_id)
     _empty(dest)
     done = Exported(dest)

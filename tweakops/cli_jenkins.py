@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,12 +18,14 @@ import click
 
 from tweakops.console import render_table
 from tweakops.errors import ConfigError, JenkinsError
+from tweakops.files import atomic_write
 
 if TYPE_CHECKING:  # imported when a command runs: python-jenkins and JJB are an extra
     from tweakops.jenkins_client import BuildInfo, JenkinsClient, SyncChange, TriggerResult
-    from tweakops.jenkins_jobs import JenkinsSettings, RenderedJobs
+    from tweakops.jenkins_jobs import ChainKind, JenkinsSettings, RenderedJobs
 
 WAIT_SECONDS = 60.0
+JENKINSFILE = "Jenkinsfile"
 INSTALL = "pip install 'tweakops[jenkins]'"
 
 settings_option = click.option(
@@ -43,22 +46,34 @@ class SyncReport:
     changes: list[SyncChange]
     view_kind: str  # "pipeline" or "list"
     fallback: str | None  # why a list view replaced the pipeline view
+    chain_kind: str = "parameterized"  # how the run id travels: "parameterized" or "core"
+    chain: str = ""  # one line that says it
+
+
+def chain_kind_of(client: JenkinsClient) -> ChainKind:
+    """Parameterized-trigger links where Jenkins has the plugin; core triggers otherwise, and
+    when this user may not list plugins (a link Jenkins cannot load would break the chain)."""
+    from tweakops.jenkins_jobs import PARAMETERIZED_PLUGIN
+
+    return "parameterized" if client.has_plugin(PARAMETERIZED_PLUGIN) else "core"
 
 
 def sync_jobs(client: JenkinsClient, settings: JenkinsSettings) -> SyncReport:
     """Render jobs/ for this server and sync: the Build Pipeline view where Jenkins has its
-    plugin, else (or when Jenkins refuses to load it) a list view."""
+    plugin, else (or when Jenkins refuses to load it) a list view; the chain linked with the
+    parameterized-trigger plugin where Jenkins has it, else with core triggers."""
     from tweakops.jenkins_client import PIPELINE_PLUGIN, MissingPlugin
 
     has_plugin = client.has_plugin(PIPELINE_PLUGIN)  # None: this user may not list plugins
-    rendered = _render(settings, pipeline_view=has_plugin is not False)
+    chain_kind = chain_kind_of(client)
+    rendered = _render(settings, pipeline_view=has_plugin is not False, chain_kind=chain_kind)
     changes = client.sync(rendered.jobs, {})
     try:
         changes += client.sync({}, rendered.views)
     except MissingPlugin:
         if has_plugin is not None:
             raise
-        rendered = _render(settings, pipeline_view=False)
+        rendered = _render(settings, pipeline_view=False, chain_kind=chain_kind)
         changes += client.sync({}, rendered.views)
     fallback = None
     if rendered.view_kind == "list":
@@ -66,7 +81,16 @@ def sync_jobs(client: JenkinsClient, settings: JenkinsSettings) -> SyncReport:
             f"view {settings.view_name} is a list view: Jenkins lacks the Build Pipeline "
             f"plugin ({PIPELINE_PLUGIN}); install it and sync again for the pipeline view"
         )
-    return SyncReport(changes, rendered.view_kind, fallback)
+    return SyncReport(changes, rendered.view_kind, fallback, chain_kind, CHAIN_LINES[chain_kind])
+
+
+CHAIN_LINES = {
+    "parameterized": "chain: each job starts the next with its run (parameterized-trigger)",
+    "core": (
+        "chain: core triggers (no parameterized-trigger plugin): each job takes every run "
+        "waiting for its stage; install the plugin and sync again for one build per run"
+    ),
+}
 
 
 def job_name(name: str, settings_path: Path | None) -> str:
@@ -92,11 +116,13 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def _render(settings: JenkinsSettings, pipeline_view: bool) -> RenderedJobs:
+def _render(
+    settings: JenkinsSettings, pipeline_view: bool, chain_kind: ChainKind = "parameterized"
+) -> RenderedJobs:
     from tweakops.jenkins_jobs import render
 
     try:
-        return render(settings, pipeline_view=pipeline_view)
+        return render(settings, pipeline_view=pipeline_view, chain_kind=chain_kind)
     except ImportError as exc:  # jenkins-job-builder is imported when rendering
         raise JenkinsError(f"{exc.name} is not installed: {INSTALL}") from None
 
@@ -163,6 +189,34 @@ def sync_command(ctx: click.Context, settings_path: Path | None, dry_run_dir: Pa
         click.echo(f"{change.action:<9}  {change.kind:<4}  {change.name}")
     if report.fallback:
         click.echo(report.fallback)
+    click.echo(report.chain)
+
+
+@jenkins_group.command("init")
+@click.argument(
+    "folder", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option("--force", is_flag=True, help="Replace a Jenkinsfile that differs from ours.")
+def init_command(folder: Path, force: bool) -> None:
+    """Write the Jenkinsfile into FOLDER, an ML repository, for "Pipeline script from SCM".
+
+    Jenkins then checks the repository out and the pipeline trains that checkout: no
+    REPO_URL to set, no parameters needed for the first build.
+    """
+    from tweakops.jenkins_jobs import ROOT
+
+    ours = (ROOT / JENKINSFILE).read_text()
+    target = folder / JENKINSFILE
+    if target.exists() and target.read_text() != ours and not force:
+        raise ConfigError(f"{target} exists and differs from ours: keep it, or pass --force")
+    state = "unchanged" if target.exists() and target.read_text() == ours else "wrote"
+    if state == "wrote":
+        atomic_write(target, ours)
+    click.echo(f"{state} {target}")
+    click.echo(
+        "next: commit and push it; in Jenkins, New Item > Pipeline > Definition: Pipeline "
+        "script from SCM, Git, this repository's URL, Script Path: Jenkinsfile"
+    )
 
 
 @jenkins_group.command("trigger")
@@ -175,20 +229,82 @@ def trigger_command(
     ctx: click.Context, job: str, pairs: tuple[str, ...], wait: bool, settings_path: Path | None
 ) -> None:
     """Start a build of JOB (its parameters' defaults, overridden by --param)."""
+    from tweakops.jenkins_jobs import REQUIRED_PARAMS
+
     name, params = job_name(job, settings_path), parse_params(pairs)
+    for key, value in params.items():
+        if key in REQUIRED_PARAMS and not value.strip():
+            raise ConfigError(
+                f"--param {key}= is empty, and {key} {REQUIRED_PARAMS[key]}: give a value, "
+                "or leave the parameter out for its default"
+            )
     result = _client().trigger(name, params, wait_started=WAIT_SECONDS if wait else 0)
     click.echo(json.dumps(dataclasses.asdict(result)) if _wants_json(ctx) else _describe(result))
 
 
 @jenkins_group.command("rerun")
 @click.argument("job")
+@click.option("--run", "run_id", help="The run to redo (default: the run of JOB's last build).")
+@click.option("--email-again", is_flag=True, help="Email the result even if it did not change.")
 @wait_option
 @settings_option
 @click.pass_context
-def rerun_command(ctx: click.Context, job: str, wait: bool, settings_path: Path | None) -> None:
-    """Run JOB again by hand with the parameters of its last build."""
-    result = _client().rerun(job_name(job, settings_path), wait_started=WAIT_SECONDS if wait else 0)
-    click.echo(json.dumps(dataclasses.asdict(result)) if _wants_json(ctx) else _describe(result))
+def rerun_command(
+    ctx: click.Context,
+    job: str,
+    run_id: str | None,
+    email_again: bool,
+    wait: bool,
+    settings_path: Path | None,
+) -> None:
+    """Run JOB again by hand with the parameters of its last build, on the same run.
+
+    The jobs after it follow. The email goes out again only if the result changed
+    (--email-again: always); the command says which.
+    """
+    client, name = _client(), job_name(job, settings_path)
+    params, description = client.last_build(name)
+    run = run_id or params.get(RUN_PARAM) or _only_run(name, description)
+    changes = {RUN_PARAM: run} if run else {}
+    if email_again:
+        changes[AGAIN_PARAM] = "true"
+    result = client.rerun(name, WAIT_SECONDS if wait else 0, changes)
+    if _wants_json(ctx):
+        click.echo(json.dumps(dataclasses.asdict(result)))
+        return
+    click.echo(_describe(result))
+    click.echo(_email_line(client, name, result, email_again))
+
+
+RUN_PARAM, AGAIN_PARAM = "TWEAKOPS_RUN_ID", "TWEAKOPS_NOTIFY_AGAIN"
+
+
+def _only_run(job: str, description: str) -> str | None:
+    """The run a build's description names ("run <id>: ..."); an error when it names several."""
+    runs = re.findall(r"^run (\S+):", description, flags=re.MULTILINE)
+    if len(runs) > 1:
+        raise ConfigError(
+            f"the last build of {job} worked on runs {', '.join(runs)}: say which with --run ID"
+        )
+    return runs[0] if runs else None
+
+
+def _email_line(client: JenkinsClient, job: str, result: TriggerResult, again: bool) -> str:
+    """Whether this rerun will email its result again."""
+    run = result.params.get(RUN_PARAM)
+    if RUN_PARAM not in result.params:  # job1 (a new run) or the watchdog
+        return "email: as for any run, when the run ends"
+    if not again:
+        return (
+            f"email: only if the result of run {run} changes (it was emailed already); "
+            "--email-again sends it anyway"
+        )
+    if job.endswith("job5-notify") or chain_kind_of(client) == "parameterized":
+        return f"email: run {run} is emailed again when it reaches notify"
+    return (
+        "email: not again: this Jenkins passes no parameters down the chain (core triggers); "
+        "rerun job5-notify --email-again after it"
+    )
 
 
 @jenkins_group.command("status")

@@ -44,6 +44,9 @@ RESOURCE_KEYS = ("memory", "cpus")
 WATCHDOG_KEYS = ("max_restarts", "backoff", "backoff_max", "engine_wait")
 NOTIFY_KEYS = ("to", "from", "on", "smtp")
 SMTP_KEYS = ("host", "port", "user", "security")
+# Overrides that are pull's (what to pull, which branch it was pushed to): stored with the run,
+# never settings.
+PULL_OVERRIDES = ("ref", "branch")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg])b?\s*$", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
 
@@ -85,6 +88,30 @@ def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Confi
     if overrides:
         config = apply_overrides(config, overrides)
     return replace(config, notify=notify_from_env(config.notify, os.environ))
+
+
+TRACED = ("threshold", "max_trials", "time_budget")  # where each came from is reported
+FLAGS = {"threshold": "THRESHOLD", "max_trials": "MAX_TRIALS", "time_budget": None}
+
+
+def origins(root: Path, overrides: Mapping[str, Any]) -> dict[str, str]:
+    """Where the run's threshold, max_trials and time_budget came from: the run's flags (or
+    the Jenkins parameters that became them), the repository's tweakops.yaml, or the default."""
+    path = root / CONFIG_FILE
+    try:
+        raw = read_yaml(path, CONFIG_FILE) if path.is_file() else {}
+    except ConfigError:
+        raw = {}
+    found = {}
+    for key in TRACED:
+        flag, parameter = "--" + key.replace("_", "-"), FLAGS[key]
+        if overrides.get(key) not in (None, ""):
+            found[key] = f"{flag}" + (f" (Jenkins: {parameter})" if parameter else "")
+        elif isinstance(raw, dict) and key in raw:
+            found[key] = CONFIG_FILE
+        else:
+            found[key] = "default"
+    return found
 
 
 def read_yaml(path: Path, label: str) -> object:

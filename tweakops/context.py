@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from monitor import run_lease
-from tweakops.config import Config, load_config
+from tweakops.config import PULL_OVERRIDES, Config, load_config
 from tweakops.console import Console
 from tweakops.errors import EngineAway, StoreError, explain
+from tweakops.jenkins_build import record_build
 from tweakops.records import RunRecord, StageRecord
 from tweakops.store import RunStore
 
@@ -54,7 +55,7 @@ class RunContext:
 
     def config(self) -> Config:
         self.result_of("pull")
-        overrides = {k: v for k, v in self.run.overrides.items() if k != "ref"}  # ref: pull's
+        overrides = {k: v for k, v in self.run.overrides.items() if k not in PULL_OVERRIDES}
         return load_config(self.source_dir, overrides)
 
     def result_of(self, stage: str) -> dict[str, Any]:
@@ -86,7 +87,10 @@ def run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R:
 
 def _run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R:
     started = time.time()
+    if name in RUN_DECIDING_STAGES:
+        _reopen(ctx, name)
     ctx.store.set_stage(ctx.run.id, name, status="running", started=started, ended=None, error=None)
+    record_build(ctx.store, ctx.run.id, name)  # under Jenkins: which build runs it
     ctx.console.stage_start(name, f"run {ctx.run.id}")
     try:
         result = body(ctx)
@@ -107,6 +111,32 @@ def _run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R
     ctx.store.set_stage(ctx.run.id, name, status="succeeded", ended=ended, result=payload)
     ctx.console.stage_done(name, ended - started, result.summary())
     return result
+
+
+def _reopen(ctx: RunContext, name: str) -> None:
+    """A deciding stage run again (a rerun, a resume) reopens the run: it is running again and
+    the stages after it, whose results it replaces, wait again (a Jenkins chain's `--waiting`
+    jobs take it up); their trials and events stay."""
+    order = (*RUN_DECIDING_STAGES, "notify")
+    later = [
+        stage
+        for stage in ctx.store.stages(ctx.run.id)
+        if stage.name in order[order.index(name) + 1 :] and stage.status != "pending"
+    ]
+    for stage in later:
+        ctx.store.set_stage(
+            ctx.run.id, stage.name, status="pending", started=None, ended=None, error=None
+        )
+    run = ctx.store.get_run(ctx.run.id)
+    if run.status != "running":
+        ctx.store.update_run(ctx.run.id, status="running", verdict=None)
+    if later or run.status != "running":
+        redo = ", ".join(s.name for s in later) or "nothing after it"
+        ctx.event(
+            "run_reopened",
+            f"{name} runs again: the run was {run.status}; {redo} will run again",
+            stage=name,
+        )
 
 
 def _record_failure(ctx: RunContext, name: str, message: str) -> None:

@@ -204,10 +204,25 @@ def _locate(source: str) -> _Origin:
     return _Origin(str(path), str(root), subdir, head, branch, warnings)
 
 
+# What tweakops itself writes into a Jenkins workspace that is also the ML repository's checkout
+# (the Jenkinsfile from SCM): the run store and a build's outputs are not the user's changes.
+OWN_OUTPUTS = (
+    ".tweakops/",
+    "tweakops-artifacts/",
+    "tweakops-junit.xml",
+    "tweakops-run.properties",
+    "tweakops-resumed/",
+)
+
+
 def _uncommitted(repo: git.Repo, label: str, subdir: str) -> tuple[str, ...]:
     repo.git.update_environment(GIT_OPTIONAL_LOCKS="0")  # read-only: do not touch their index
     out = repo.git.status("--porcelain", "-z", "--no-renames", "--", subdir or ".")
-    paths = [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+    paths = [
+        entry[3:]
+        for entry in out.split("\0")
+        if len(entry) > 3 and not entry[3:].startswith(OWN_OUTPUTS)
+    ]
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     warning = f"uncommitted changes in {label} ({shown}) are not used: commit them to train them"
     return (warning,) if paths else ()

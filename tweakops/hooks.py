@@ -210,7 +210,7 @@ def _handle_push(bare_repo: Path, branch: str, sha: str) -> str:
     job = settings.jenkins_job or (default_job() if os.environ.get("JENKINS_URL") else None)
     if job:
         try:
-            return trigger_jenkins(job, settings.jenkins_url, sha)
+            return trigger_jenkins(job, settings.jenkins_url, sha, branch)
         except ImportError as exc:
             return (
                 f"{PREFIX}could not trigger Jenkins: {exc.name or exc} is not installed for "
@@ -225,13 +225,18 @@ def _handle_push(bare_repo: Path, branch: str, sha: str) -> str:
     return f"{PREFIX}running the pipeline locally for {shown}@{sha[:12]}; log: {log}"
 
 
-def trigger_jenkins(job: str, url: str | None, sha: str) -> str:
-    """Start JOB with REF=SHA through the Jenkins client; the line to show the pusher."""
+def trigger_jenkins(job: str, url: str | None, sha: str, branch: str) -> str:
+    """Start JOB with REF=SHA and BRANCH=<the pushed branch> (those of them the job takes);
+    the line to show the pusher."""
     from tweakops.jenkins_client import JenkinsClient
 
     client = JenkinsClient(jenkins_connection(url), timeout=JENKINS_TIMEOUT)
-    queued = client.trigger(job, {"REF": sha})
-    return f"{PREFIX}triggered {job} (queue item {queued.queue_id})"
+    queued = client.trigger(job, optional={"REF": sha, "BRANCH": branch})
+    pushed = f"{_printable(branch)}@{sha[:12]}"
+    line = f"{PREFIX}triggered {job} for {pushed} (queue item {queued.queue_id})"
+    if "REF" not in queued.params:  # a Pipeline job has its parameters after its first build
+        line += f"; {job} takes no REF parameter (yet): it builds its own branch"
+    return line
 
 
 def jenkins_connection(url: str | None, env: Mapping[str, str] | None = None) -> JenkinsConnection:

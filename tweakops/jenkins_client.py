@@ -13,6 +13,7 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,35 @@ def xml_digest(text: str) -> str:
     return hashlib.md5(canonical.encode()).hexdigest()
 
 
+def keeps(theirs: str, ours: str) -> bool:
+    """Whether the server's XML holds all of ours: every element of ours, with its text and
+    attributes (plugin versions aside), is there as many times, and what the server has
+    besides is only fields (elements without children) inside elements of ours at paths ours
+    never has: the defaults Jenkins fills in when it loads or saves a job. A changed value, a
+    removed field, one more step or a trigger we no longer have is a difference."""
+    try:
+        mine, server = _elements(ET.fromstring(ours)), _elements(ET.fromstring(theirs))
+    except ET.ParseError:
+        return False
+    paths = {path for path, _, _ in mine}
+    extra = server - mine
+    return not (mine - server) and all(
+        leaf and path not in paths and path.rpartition("/")[0] in paths for path, _, leaf in extra
+    )
+
+
+def _elements(root: ET.Element, prefix: str = "") -> Counter[tuple[str, str, bool]]:
+    """(path, attributes and text, whether it is a leaf) of every element of the tree."""
+    path = f"{prefix}/{root.tag}"
+    attrs = sorted((k, v) for k, v in root.attrib.items() if k != "plugin")
+    leaf = len(root) == 0
+    text = (root.text or "").strip() if leaf else ""
+    found: Counter[tuple[str, str, bool]] = Counter({(path, f"{attrs}{text}", leaf): 1})
+    for child in root:
+        found += _elements(child, path)
+    return found
+
+
 def root_tag(text: str) -> str:
     try:
         return ET.fromstring(text).tag
@@ -236,7 +266,7 @@ class JenkinsClient:
         ours, key = xml_digest(xml), f"{kind}:{name}"
         current = self._maybe(f"reading {kind} {name}", read, name)
         theirs = xml_digest(current) if current else None
-        if current and (theirs == ours or cache.get(key) == [ours, theirs]):
+        if current and (theirs == ours or cache.get(key) == [ours, theirs] or keeps(current, xml)):
             return SyncChange(kind, name, "unchanged")  # the server may re-serialise our XML
         action: Literal["created", "updated"] = "updated" if current else "created"
         replace = bool(current) and root_tag(current or "") != root_tag(xml)
@@ -276,11 +306,17 @@ class JenkinsClient:
         atomic_write(self._cache_path, json.dumps(cache, indent=1, sort_keys=True))
 
     def trigger(
-        self, job: str, params: Mapping[str, str] | None = None, wait_started: float = 0
+        self,
+        job: str,
+        params: Mapping[str, str] | None = None,
+        wait_started: float = 0,
+        optional: Mapping[str, str] | None = None,
     ) -> TriggerResult:
-        """Queue a build (the job's defaults + `params`); wait up to `wait_started` s for it."""
+        """Queue a build (the job's defaults + `params`, + those `optional` ones the job
+        takes); wait up to `wait_started` s for it."""
         defaults = job_parameters(self._job_info(job))
-        given = dict(params or {})
+        taken = {k: v for k, v in (optional or {}).items() if k in (defaults or {})}
+        given = {**taken, **(params or {})}
         if given and defaults is None:
             raise JenkinsError(f"job {job} takes no parameters, got {', '.join(given)}: drop them")
         unknown = sorted(set(given) - set(defaults or {}))
@@ -327,19 +363,43 @@ class JenkinsClient:
             )
         return found
 
+    def describe(self, build_url: str, text: str, display_name: str | None = None) -> None:
+        """The description (and, given, the display name: what the Build Pipeline view's
+        cards show) of the build at `build_url`, a page of this server."""
+        url = build_url.rstrip("/") + "/configSubmit"
+        form = {"description": text, "displayName": display_name or ""}
+        request = requests.Request("POST", url, data={"json": json.dumps(form)})
+        self._call(f"describing {build_url}", self._server.jenkins_open, request)
+
+    def build_started(self, build_url: str) -> float:
+        """When the build at `build_url` started, in seconds since the epoch."""
+        url = build_url.rstrip("/") + "/api/json?tree=timestamp"
+        request = requests.Request("GET", url)
+        body = self._call(f"reading {build_url}", self._server.jenkins_open, request)
+        return float(json.loads(body)["timestamp"]) / 1000
+
     def console(self, job: str, number: int) -> str:
         read, missing = self._server.get_build_console_output, _no_build(job, number)
         return str(self._call(f"reading {job} #{number}", read, job, number, missing=missing))
 
-    def rerun(self, job: str, wait_started: float = 0) -> TriggerResult:
-        """Build `job` again with the parameters of its last build (that it still takes)."""
+    def rerun(
+        self, job: str, wait_started: float = 0, changes: Mapping[str, str] | None = None
+    ) -> TriggerResult:
+        """Build `job` again with the parameters of its last build (that it still takes),
+        `changes` applied."""
         info = self._job_info(job)
-        last, params = info.get("lastBuild"), {}
-        if last:
-            params = build_parameters(self._build_info(job, int(last["number"])))
+        params = self.last_build(job)[0] if info.get("lastBuild") else {}
         defined = job_parameters(info) or {}
-        kept = {k: v for k, v in params.items() if k in defined}
+        kept = {k: v for k, v in {**params, **(changes or {})}.items() if k in defined}
         return self.trigger(job, kept, wait_started)
+
+    def last_build(self, job: str) -> tuple[dict[str, str], str]:
+        """The parameters and the description of the job's last build ({}, "" if none)."""
+        last = self._job_info(job).get("lastBuild")
+        if not last:
+            return {}, ""
+        build = self._build_info(job, int(last["number"]))
+        return build_parameters(build), str(build.get("description") or "")
 
     def _job_info(self, job: str) -> dict[str, Any]:
         read = self._server.get_job_info

@@ -27,8 +27,39 @@ FIXTURES_DIR = ROOT / "tests" / "jobs" / "fixtures"
 JOB_GROUP = "tweakops-chain"  # the job-group in jobs/tweakops-jobs.yaml
 VIEW_TEMPLATES = {"pipeline": "tweakops-pipeline-view", "list": "tweakops-list-view"}
 REVERSE_TRIGGER = "triggers/jenkins.triggers.ReverseBuildTrigger"
+PARAMETERIZED_CONFIG = (
+    "publishers/hudson.plugins.parameterizedtrigger.BuildTrigger/configs/"
+    "hudson.plugins.parameterizedtrigger.BuildTriggerConfig"
+)
 
 ViewKind = Literal["pipeline", "list"]
+ChainKind = Literal["parameterized", "core"]
+PARAMETERIZED_PLUGIN = "parameterized-trigger"
+RUN_FILE = "tweakops-run.properties"  # job1 writes TWEAKOPS_RUN_ID=<run> there
+# Each link of the chain: (upstream job, downstream job, the upstream results that go on).
+LINKS: tuple[tuple[str, str, str], ...] = (
+    ("job1-pull", "job2-inspect", "SUCCESS"),
+    ("job2-inspect", "job3-train", "SUCCESS"),
+    ("job3-train", "job4-tune", "SUCCESS"),
+    ("job4-tune", "job5-notify", "UNSTABLE_OR_BETTER"),
+)
+# Fields that Jenkins (its current plugins) no longer has and drops when it loads a job:
+# rendered without them, the job loads as written ("Old Data Format" never shows) and a sync
+# after a restart finds nothing changed.
+DROPPED_FIELDS = (
+    "scm/doGenerateSubmoduleConfigurations",
+    "scm/submoduleCfg",
+    "publishers/hudson.tasks.junit.JUnitResultArchiver/keepLongStdio",
+    "publishers/hudson.tasks.ArtifactArchiver/latestOnly",
+)
+MANAGED = "<!-- Managed by Jenkins Job Builder -->"
+# Parameters that a build cannot do without (an empty value fails later, in the build).
+REQUIRED_PARAMS = {
+    "REPO_URL": "is the repository to pull",
+    "REF": "is the branch, tag or commit to pull",
+    "TWEAKOPS_HOME": "is the run store the jobs share",
+    "TWEAKOPS_RUNTIME": "says where trials run (docker, auto or local)",
+}  # JJB's mark: literal text on a page
 
 
 @dataclass(frozen=True)
@@ -40,8 +71,8 @@ class JenkinsSettings:
     branch: str = "main"
     agent_label: str = ""
     tweakops_home: str = "/var/lib/tweakops"
-    threshold: str = "0.97"
-    max_trials: str = "12"
+    threshold: str = ""  # job1's THRESHOLD default; empty: the repository's tweakops.yaml
+    max_trials: str = ""  # job1's MAX_TRIALS default; empty: the repository's tweakops.yaml
     watchdog_schedule: str = "H/5 * * * *"
     poll_schedule: str = "H/2 * * * *"
     trigger_token: str | None = None
@@ -62,6 +93,7 @@ class RenderedJobs:
     jobs: dict[str, str]
     views: dict[str, str]
     view_kind: ViewKind
+    chain_kind: ChainKind = "parameterized"
 
 
 def _is_cron(value: str) -> bool:
@@ -80,6 +112,8 @@ _RULES: dict[str, tuple[Callable[[str], object], str]] = {
     "poll_schedule": (_is_cron, _CRON),
     "trigger_token": (re.compile(r"[A-Za-z0-9._~-]+").fullmatch, "URL-safe text, or none"),
     "runtime": (lambda v: v in ("docker", "auto", "local"), "docker, auto or local"),
+    "threshold": (lambda v: True, "empty, or a threshold like 0.97"),
+    "max_trials": (lambda v: True, "empty, or a whole number"),
     "view_name": (
         re.compile(r"[A-Za-z0-9._-]([A-Za-z0-9 ._-]*[A-Za-z0-9._-])?").fullmatch,
         "letters, digits, inner spaces, '.', '_' and '-'",
@@ -103,7 +137,8 @@ def _as_text(key: str, value: object, where: str) -> str:
 def _parse_value(key: str, value: object, where: str) -> str | None:
     if key == "trigger_token" and (value is None or str(value).lower() == "none"):
         return None
-    text = _as_text(key, "" if value is None and key == "agent_label" else value, where)
+    empty_ok = key in ("agent_label", "threshold", "max_trials")
+    text = _as_text(key, "" if value is None and empty_ok else value, where)
     accepts, expected = _RULES.get(key, (str.strip, "a non-empty value"))
     if not accepts(text):
         raise ConfigError(f"{key} in {where} is {text!r}: expected {expected}")
@@ -111,7 +146,7 @@ def _parse_value(key: str, value: object, where: str) -> str | None:
         _GIT_CHECKS.get(key, lambda v: None)(text)
     except RepoError as error:
         raise ConfigError(f"{key} in {where}: {error}") from None
-    if key in ("threshold", "max_trials"):
+    if key in ("threshold", "max_trials") and text:
         parse_config({key: text}, where)  # the same rules as `tweakops pull --threshold ...`
     return text
 
@@ -135,14 +170,56 @@ def load_settings(path: Path | None = None) -> JenkinsSettings:
     return JenkinsSettings(**values)
 
 
-def _project_yaml(settings: JenkinsSettings, view_kind: ViewKind) -> str:
+def _project_yaml(settings: JenkinsSettings, view_kind: ViewKind, chain_kind: ChainKind) -> str:
     project = {
         "name": "tweakops",
         "jobs": [JOB_GROUP],
         "views": [VIEW_TEMPLATES[view_kind]],
         **settings.variables(),
+        **chain_links(settings.prefix, chain_kind),
     }
     return yaml.safe_dump([{"project": project}], sort_keys=False)
+
+
+def chain_links(prefix: str, kind: ChainKind) -> dict[str, list[Any]]:
+    """The triggers_<job> and publishers_<job> variables of the templates for a chain kind:
+    parameterized-trigger publishers that pass the run on, or core reverse triggers."""
+    links: dict[str, list[Any]] = {}
+    for upstream, downstream, condition in LINKS:
+        up, down = upstream.split("-")[0], downstream.split("-")[0]
+        publishers: list[Any] = []
+        triggers: list[Any] = []
+        if kind == "parameterized":
+            trigger: dict[str, Any] = {
+                "project": [prefix + downstream],
+                "condition": condition,
+                "current-parameters": True,
+            }
+            if upstream == "job1-pull":
+                trigger.update({"property-file": RUN_FILE, "fail-on-missing": True})
+            publishers.append({"trigger-parameterized-builds": [trigger]})
+        else:
+            result = "unstable" if condition == "UNSTABLE_OR_BETTER" else "success"
+            triggers.append({"reverse": {"jobs": prefix + upstream, "result": result}})
+        links[f"publishers_{up}"] = publishers
+        links[f"triggers_{down}"] = triggers
+    return links
+
+
+def modernize(xml: str) -> str:
+    """A rendered job or view as Jenkins keeps it: JJB's HTML comment out of the description
+    (plain text there), and the fields current plugins drop left out."""
+    root = ET.fromstring(xml)
+    description = root.find("description")
+    if description is not None and description.text:
+        description.text = description.text.replace(MANAGED, "")
+    for path in DROPPED_FIELDS:
+        parent_path, _, name = path.rpartition("/")
+        for parent in root.findall(parent_path):
+            for child in parent.findall(name):
+                parent.remove(child)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _jjb_config() -> Any:
@@ -177,9 +254,13 @@ def _generate(sources: list[Any]) -> tuple[list[Any], list[Any]]:
 
 
 def render(
-    settings: JenkinsSettings | None = None, pipeline_view: bool = True, jobs_dir: Path = JOBS_DIR
+    settings: JenkinsSettings | None = None,
+    pipeline_view: bool = True,
+    jobs_dir: Path = JOBS_DIR,
+    chain_kind: ChainKind = "parameterized",
 ) -> RenderedJobs:
-    """Render jobs_dir's templates with the settings: six jobs and one view (pipeline or list)."""
+    """Render jobs_dir's templates with the settings: six jobs linked the `chain_kind` way and
+    one view (pipeline or list)."""
     from jenkins_jobs.errors import JenkinsJobsException
 
     settings = settings or load_settings(jobs_dir / SETTINGS_FILE)
@@ -190,17 +271,18 @@ def render(
     if not templates:
         raise ConfigError(f"no job templates (*.yaml besides {SETTINGS_FILE}) in {jobs_dir}")
     try:
-        xml_jobs, xml_views = _generate([*templates, io.StringIO(_project_yaml(settings, kind))])
+        project = io.StringIO(_project_yaml(settings, kind, chain_kind))
+        xml_jobs, xml_views = _generate([*templates, project])
     except JenkinsJobsException as error:
         pos: Any = error.pos
         where = f" at {pos.path}:{pos.line + 1}" if pos is not None and pos.path else ""
         raise ConfigError(f"jobs in {jobs_dir} do not render{where}: {error}") from None
-    jobs = {x.name: x.output().decode("utf-8") for x in xml_jobs}
-    views = {x.name: x.output().decode("utf-8") for x in xml_views}
+    jobs = {x.name: modernize(x.output().decode("utf-8")) for x in xml_jobs}
+    views = {x.name: modernize(x.output().decode("utf-8")) for x in xml_views}
     clash = sorted(set(jobs) & set(views))
     if clash:
         raise ConfigError(f"view_name {clash[0]!r} is also a job name: choose another view_name")
-    return RenderedJobs(jobs, views, kind)
+    return RenderedJobs(jobs, views, kind, chain_kind)
 
 
 def write_rendered(rendered: RenderedJobs, out_dir: Path) -> list[Path]:
@@ -215,12 +297,18 @@ def canonical_xml(text: str) -> str:
 
 
 def upstream_edges(rendered: RenderedJobs) -> dict[str, list[str]]:
-    """Each job's upstream jobs, read from its ReverseBuildTrigger."""
+    """Each job's upstream jobs, read from its ReverseBuildTrigger or from the upstream's
+    parameterized-trigger publishers."""
     edges: dict[str, list[str]] = {}
     for name, xml in rendered.jobs.items():
-        for trigger in ET.fromstring(xml).findall(REVERSE_TRIGGER):
+        root = ET.fromstring(xml)
+        for trigger in root.findall(REVERSE_TRIGGER):
             names = (trigger.findtext("upstreamProjects") or "").split(",")
             edges.setdefault(name, []).extend(n.strip() for n in names if n.strip())
+        for config in root.findall(PARAMETERIZED_CONFIG):
+            for downstream in (config.findtext("projects") or "").split(","):
+                if downstream.strip():
+                    edges.setdefault(downstream.strip(), []).append(name)
     return edges
 
 
@@ -240,13 +328,19 @@ def chain(rendered: RenderedJobs) -> list[str]:
 
 
 def regenerate_fixtures(fixtures_dir: Path = FIXTURES_DIR, jobs_dir: Path = JOBS_DIR) -> list[Path]:
-    """Rewrite the golden XML files from jobs_dir with fixtures_dir/settings.yaml (both views)."""
+    """Rewrite the golden XML files from jobs_dir with fixtures_dir/settings.yaml (both views;
+    the jobs linked by parameterized-trigger, and in core/ by core triggers)."""
     settings = load_settings(fixtures_dir / SETTINGS_FILE)
     renders = {kind: render(settings, kind == "pipeline", jobs_dir) for kind in VIEW_TEMPLATES}
-    for old in fixtures_dir.glob("*.xml"):  # only after both rendered: a failure keeps the old
+    core = render(settings, True, jobs_dir, chain_kind="core")
+    for old in fixtures_dir.glob("*.xml"):  # only after all rendered: a failure keeps the old
         old.unlink()
-    shutil.rmtree(fixtures_dir / "views", ignore_errors=True)
+    for folder in ("views", "core"):
+        shutil.rmtree(fixtures_dir / folder, ignore_errors=True)
     written = write_rendered(RenderedJobs(renders["pipeline"].jobs, {}, "pipeline"), fixtures_dir)
+    written += write_rendered(
+        RenderedJobs(core.jobs, {}, "pipeline", "core"), fixtures_dir / "core"
+    )
     for kind, rendered in renders.items():
         views_only = RenderedJobs({}, rendered.views, rendered.view_kind)
         written += write_rendered(views_only, fixtures_dir / "views" / kind)

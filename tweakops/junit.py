@@ -5,6 +5,10 @@ One testsuite "tweakops": a testcase per stage (classname tweakops.stages; a fai
 (classname tweakops.threshold) that fails with the run's verdict unless the run reached its
 threshold. Properties carry the run id, the commit and, relative to the run folder, where the
 best model is (`best_model`), which the Jenkinsfile reads to archive that model only.
+
+A Jenkins build that worked on several runs (`tweakops status --this-build`) gets one file with
+a <testsuites> of one suite per run, named "tweakops <run>", whose classnames start with
+"<run>." so that Jenkins shows each run's cases apart.
 """
 
 from __future__ import annotations
@@ -22,14 +26,27 @@ SUITE = "tweakops"
 STAGE_CLASS = "tweakops.stages"
 THRESHOLD_CLASS = "tweakops.threshold"
 THRESHOLD_CASE = "threshold"
+JUNIT_FILE = "tweakops-junit.xml"  # its name in a Jenkins workspace (jobs/, Jenkinsfile)
 
 
-def write_junit(store: RunStore, run_id: str, path: Path) -> Path:
-    """Write run `run_id` of `store` as JUnit XML at `path` (atomically); return the path."""
+def write_junit(store: RunStore, run_id: str | list[str], path: Path) -> Path:
+    """Write run `run_id` of `store` (or several runs) as JUnit XML at `path` (atomically)."""
+    if isinstance(run_id, str) or len(run_id) == 1:
+        root = run_suite(store, run_id if isinstance(run_id, str) else run_id[0])
+    else:
+        root = ET.Element("testsuites", name=SUITE)
+        root.extend(run_suite(store, one, prefix=f"{one}.") for one in run_id)
+    ET.indent(root)
+    data = ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return atomic_write(path, data)
+
+
+def run_suite(store: RunStore, run_id: str, prefix: str = "") -> ET.Element:
+    """One run as a <testsuite>; `prefix` starts its name and classnames (several runs)."""
     run = store.get_run(run_id)
     stages = store.stages(run_id)
     trials = store.trials(run_id)
-    suite = ET.Element("testsuite", name=SUITE)
+    suite = ET.Element("testsuite", name=f"{SUITE} {run_id}" if prefix else SUITE)
     _properties(suite, store, run, stages, trials)
     failures = skipped = 0
     total = 0.0
@@ -37,7 +54,11 @@ def write_junit(store: RunStore, run_id: str, path: Path) -> Path:
         seconds = stage.duration or 0.0
         total += seconds
         case = ET.SubElement(
-            suite, "testcase", classname=STAGE_CLASS, name=stage.name, time=_seconds(seconds)
+            suite,
+            "testcase",
+            classname=prefix + STAGE_CLASS,
+            name=stage.name,
+            time=_seconds(seconds),
         )
         if stage.status == "failed":
             failures += 1
@@ -54,7 +75,7 @@ def write_junit(store: RunStore, run_id: str, path: Path) -> Path:
         summary = stage.result.get("summary")
         if summary:
             ET.SubElement(case, "system-out").text = str(summary)
-    if not _threshold_case(suite, run, stages, trials):
+    if not _threshold_case(suite, run, stages, trials, prefix):
         failures += 1
     suite.set("tests", str(len(stages) + 1))
     suite.set("failures", str(failures))
@@ -63,20 +84,22 @@ def write_junit(store: RunStore, run_id: str, path: Path) -> Path:
     suite.set("time", _seconds(total))
     suite.set("timestamp", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.created)))
     suite.set("hostname", socket.gethostname())
-    ET.indent(suite)
-    data = ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
-    return atomic_write(path, data)
+    return suite
 
 
 def _threshold_case(
-    suite: ET.Element, run: RunRecord, stages: list[StageRecord], trials: list[TrialRecord]
+    suite: ET.Element,
+    run: RunRecord,
+    stages: list[StageRecord],
+    trials: list[TrialRecord],
+    prefix: str,
 ) -> bool:
     """Add the threshold testcase; return whether it passed."""
     tuning = sum(t.duration or 0.0 for t in trials)
     case = ET.SubElement(
         suite,
         "testcase",
-        classname=THRESHOLD_CLASS,
+        classname=prefix + THRESHOLD_CLASS,
         name=THRESHOLD_CASE,
         time=_seconds(tuning),
     )

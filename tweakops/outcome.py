@@ -6,7 +6,8 @@ import os
 from dataclasses import replace
 
 from notify import NotifySettings, RunOutcome
-from tweakops.config import Config, notify_from_env
+from notify.render import fmt_threshold
+from tweakops.config import Config, notify_from_env, origins
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.records import best_trial
@@ -47,4 +48,19 @@ def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
         model_path=f"{best.folder}/output" if best else None,
         build_url=run.build_url or os.environ.get("BUILD_URL"),
         log_tail="" if reached else tail,
+        settings=settings_from(ctx, config),
     )
+
+
+def settings_from(ctx: RunContext, config: Config) -> str:
+    """ "threshold 0.5 from tweakops.yaml; max_trials 4 from --max-trials (Jenkins:
+    MAX_TRIALS); time_budget 3600 s from default"; empty before the pull."""
+    if ctx.store.get_stage(ctx.run.id, "pull").status != "succeeded":
+        return ""
+    found = origins(ctx.source_dir, ctx.run.overrides)
+    values = {
+        "threshold": fmt_threshold(config.threshold),
+        "max_trials": str(config.max_trials),
+        "time_budget": f"{config.time_budget:g} s",
+    }
+    return "; ".join(f"{key} {values[key]} from {origin}" for key, origin in found.items())

@@ -9,7 +9,12 @@ from monitor import run_lease
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import EngineAway, TweakopsError
 from tweakops.report import try_write_report
-from tweakops.stages import inspect, notify, pull, train, tune, watch
+from tweakops.stages.inspect import inspect
+from tweakops.stages.notify import notify
+from tweakops.stages.pull import pull
+from tweakops.stages.train import train
+from tweakops.stages.tune import tune
+from tweakops.stages.watch import watch
 
 EXIT_REACHED = 0
 EXIT_NOT_REACHED = 3

@@ -280,6 +280,34 @@ class RunStore:
             )
         return event
 
+    def runs_waiting(self, stage: str) -> list[RunRecord]:
+        """Runs not failed whose stage before `stage` succeeded and `stage` is pending, oldest
+        first: what a Jenkins job without a run of its own takes (`--waiting`)."""
+        previous = STAGES[STAGES.index(stage) - 1]
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT r.* FROM tw_runs r "
+                "JOIN tw_stages p ON p.run_id = r.id AND p.name = ? AND p.status = 'succeeded' "
+                "JOIN tw_stages s ON s.run_id = r.id AND s.name = ? AND s.status = 'pending' "
+                "WHERE r.status != 'failed' ORDER BY r.created",
+                (previous, stage),
+            ).fetchall()
+        return [_run(row) for row in rows]
+
+    def runs_with_event(
+        self, kind: str, key: str, value: Any, since: float | None = None
+    ) -> list[str]:
+        """Ids of the runs that have an event of `kind` whose data[`key`] is `value` (recorded
+        at or after `since`, given), oldest run first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT DISTINCT e.run_id FROM tw_events e JOIN tw_runs r ON r.id = e.run_id "
+                "WHERE e.kind = ? AND json_extract(e.data, '$.' || ?) = ? AND e.time >= ? "
+                "ORDER BY r.created",
+                (kind, key, value, since if since is not None else float("-inf")),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def events(self, run_id: str, kind: str | None = None) -> list[EventRecord]:
         query, args = "SELECT * FROM tw_events WHERE run_id = ?", [run_id]
         if kind is not None:

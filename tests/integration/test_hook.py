@@ -28,6 +28,8 @@ JOB = "job1-pull"
 JOB_XML = """<?xml version='1.1' encoding='UTF-8'?>
 <project><properties><hudson.model.ParametersDefinitionProperty><parameterDefinitions>
 <hudson.model.StringParameterDefinition><name>REF</name><defaultValue>main</defaultValue>
+</hudson.model.StringParameterDefinition>
+<hudson.model.StringParameterDefinition><name>BRANCH</name><defaultValue></defaultValue>
 </hudson.model.StringParameterDefinition></parameterDefinitions>
 </hudson.model.ParametersDefinitionProperty></properties></project>
 """
@@ -164,11 +166,25 @@ def test_push_triggers_the_jenkins_job_with_the_pushed_sha(
     assert server.install("--jenkins-job", JOB).returncode == 0
     sha = server.commit({"train.py": "print(1)\n"})
     done = server.push("main", **jenkins_env(jenkins))
-    assert said(done) == [f"tweakops: triggered {JOB} (queue item 1)"]
+    assert said(done) == [f"tweakops: triggered {JOB} for main@{sha[:12]} (queue item 1)"]
     posts = jenkins.seen("POST", BUILD_PATH)
-    assert [(p.params, p.user) for p in posts] == [({"REF": sha}, USER)]
+    assert [(p.params, p.user) for p in posts] == [({"REF": sha, "BRANCH": "main"}, USER)]
     assert jenkins.seen("GET", "/crumbIssuer/api/json")  # and the POST passed the crumb check
-    assert jenkins.queue[1].params == {"REF": sha}
+    assert jenkins.queue[1].params == {"REF": sha, "BRANCH": "main"}
+
+
+def test_a_job_without_parameters_yet_gets_a_plain_build_and_the_pusher_is_told(
+    server: GitServer, jenkins: StandInJenkins
+) -> None:
+    """A new Pipeline job learns its parameters in its first build."""
+    jenkins.jobs[JOB] = "<flow-definition><properties/></flow-definition>"
+    assert server.install("--jenkins-job", JOB).returncode == 0
+    sha = server.commit({"train.py": "print(1)\n"})
+    assert said(server.push("main", **jenkins_env(jenkins))) == [
+        f"tweakops: triggered {JOB} for main@{sha[:12]} (queue item 1); {JOB} takes no REF "
+        "parameter (yet): it builds its own branch"
+    ]
+    assert jenkins.seen("POST", f"/job/{JOB}/build")
 
 
 def test_installed_url_takes_the_token_only_from_a_config_file_for_that_url(
@@ -179,8 +195,10 @@ def test_installed_url_takes_the_token_only_from_a_config_file_for_that_url(
     config.parent.mkdir(parents=True)
     config.write_text(f"url: {jenkins.url}\nuser: {USER}\ntoken: {TOKEN}\n")
     sha = server.commit({"a.py": "1\n"})
-    assert said(server.push("main")) == [f"tweakops: triggered {JOB} (queue item 1)"]
-    assert [p.params for p in jenkins.seen("POST", BUILD_PATH)] == [{"REF": sha}]
+    assert said(server.push("main")) == [
+        f"tweakops: triggered {JOB} for main@{sha[:12]} (queue item 1)"
+    ]
+    assert [p.params for p in jenkins.seen("POST", BUILD_PATH)] == [{"REF": sha, "BRANCH": "main"}]
 
     config.write_text(f"url: http://elsewhere.invalid:8080\nuser: {USER}\ntoken: {TOKEN}\n")
     server.commit({"a.py": "2\n"})
@@ -348,8 +366,10 @@ def test_deletions_tags_and_unwatched_branches_trigger_nothing(
     assert said(server.push("v1", **env)) == []
     assert said(server.push("--delete", "feature", **env)) == []
     assert jenkins.seen("POST", BUILD_PATH) == []
-    assert said(server.push("main", **env)) == [f"tweakops: triggered {JOB} (queue item 1)"]
-    assert [p.params for p in jenkins.seen("POST", BUILD_PATH)] == [{"REF": sha}]
+    assert said(server.push("main", **env)) == [
+        f"tweakops: triggered {JOB} for main@{sha[:12]} (queue item 1)"
+    ]
+    assert [p.params for p in jenkins.seen("POST", BUILD_PATH)] == [{"REF": sha, "BRANCH": "main"}]
 
 
 def test_branch_names_reach_tweakops_as_data_never_as_shell_text(

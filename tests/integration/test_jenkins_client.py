@@ -148,7 +148,7 @@ def test_sync_remembers_what_it_pushed_when_the_server_rewrites_it(
     standin: StandInJenkins, client: JenkinsClient, rendered: RenderedJobs, tmp_path: Path
 ) -> None:
     """Real Jenkins re-serialises a view it stores; that is no change, a hand edit after is."""
-    standin.rewrite = lambda xml: xml.replace("<cssUrl/>", "<cssUrl/><owner/>")
+    standin.rewrite = lambda xml: xml.replace("<cssUrl />", "<cssUrl /><owner/>")
     assert client.sync({}, rendered.views)[0].action == "created"
     assert client.sync({}, rendered.views)[0].action == "unchanged"
     view = standin.views["chain"]
@@ -158,8 +158,33 @@ def test_sync_remembers_what_it_pushed_when_the_server_rewrites_it(
     assert client.sync({}, rendered.views)[0].action == "unchanged"
     elsewhere = JenkinsClient(client.conn, cache_dir=tmp_path / "other-machine")
     assert [elsewhere.sync({}, rendered.views)[0].action for _ in range(2)] == [
-        "updated", "unchanged"
-    ]  # fmt: skip
+        "unchanged", "unchanged"
+    ]  # fmt: skip  # <owner/> is a field only the server has: its default, not a change
+
+
+def test_sync_compares_what_jenkins_keeps_not_the_text(
+    standin: StandInJenkins, client: JenkinsClient, rendered: RenderedJobs, tmp_path: Path
+) -> None:
+    """After a restart Jenkins writes each job as its plugins hold it: fields of their own
+    filled in with defaults. A sync from anywhere finds nothing changed; a hand edit at one of
+    our fields (a value, one more step) is put back."""
+    client.sync(rendered.jobs, rendered.views)
+    job5 = CHAIN[4]
+    restarted = (
+        standin.jobs[job5]
+        .replace("<testResults>", "<skipOldReports>false</skipOldReports><testResults>")
+        .replace("<allowEmptyArchive>", "<excludes></excludes><allowEmptyArchive>")
+    )
+    assert restarted != standin.jobs[job5]
+    standin.jobs[job5] = restarted
+    fresh = JenkinsClient(client.conn, cache_dir=tmp_path / "fresh")
+    for syncing in (client, fresh):
+        assert {c.action for c in syncing.sync(rendered.jobs, rendered.views)} == {"unchanged"}
+    step = "<hudson.tasks.Shell><command>curl evil</command></hudson.tasks.Shell>"
+    standin.jobs[job5] = restarted.replace("<builders>", "<builders>" + step)
+    assert [c.name for c in fresh.sync(rendered.jobs, {}) if c.action == "updated"] == [job5]
+    standin.jobs[job5] = standin.jobs[job5].replace("tweakops-junit.xml", "other.xml")
+    assert [c.name for c in fresh.sync(rendered.jobs, {}) if c.action == "updated"] == [job5]
 
 
 def test_sync_without_the_build_pipeline_plugin_makes_a_list_view_and_says_why(
@@ -178,6 +203,29 @@ def test_sync_without_the_build_pipeline_plugin_makes_a_list_view_and_says_why(
     code, out, _ = tweakops("sync", url=standin.url)
     assert code == 0 and "updated    view  chain" in out and "list view" not in out
     assert PIPELINE_VIEW_CLASS in standin.views["chain"]
+
+
+def test_sync_links_the_chain_by_what_the_server_has(
+    standin_jenkins: StartStandIn, tweakops: Callable[..., tuple[int, str, str]]
+) -> None:
+    """parameterized-trigger passes the run down; without it (or when this user may not
+    list plugins) core reverse triggers link the chain and say what is lost."""
+    standin = standin_jenkins(users={"admin": TOKEN}, plugins=["build-pipeline-plugin", "git"])
+    code, out, err = tweakops("sync", url=standin.url)
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("chain: core triggers (no parameterized-trigger")
+    assert "jenkins.triggers.ReverseBuildTrigger" in standin.jobs[CHAIN[1]]
+    assert "parameterizedtrigger" not in standin.jobs[JOB1]
+
+    standin.plugins.append("parameterized-trigger")  # installed later: the links change
+    code, out, _ = tweakops("sync", url=standin.url)
+    assert code == 0 and out.splitlines()[-1] == (
+        "chain: each job starts the next with its run (parameterized-trigger)"
+    )
+    updated = [line.split()[2] for line in out.splitlines() if line.startswith("updated")]
+    assert updated == CHAIN  # job1-job4 publish, job2-job5 lose their reverse trigger
+    assert "ReverseBuildTrigger" not in standin.jobs[CHAIN[1]]
+    assert "hudson.plugins.parameterizedtrigger.BuildTrigger" in standin.jobs[JOB1]
 
 
 def test_a_pipeline_view_without_its_plugin_is_refused_with_what_to_do(
@@ -212,6 +260,7 @@ def test_sync_json_reports_changes_and_the_view_kind(
     code, out, _ = tweakops("sync", "--json", url=standin.url)
     report = json.loads(out)
     assert code == 0 and report["view_kind"] == "pipeline" and report["fallback"] is None
+    assert report["chain_kind"] == "parameterized"
     assert report["changes"][0] == {"kind": "job", "name": JOB1, "action": "created"}
 
 
@@ -246,7 +295,8 @@ def test_trigger_with_a_parameter_queues_a_build_and_waits_for_its_number(
     assert code == 0, err
     assert out.startswith(f"{JOB1} started #1: {standin.url}/job/{JOB1}/1/ (queue item 1)")
     (request,) = standin.seen("POST", f"/job/{JOB1}/buildWithParameters")
-    assert request.params["REF"] == "feature/x" and request.params["THRESHOLD"] == "0.97"
+    assert request.params["REF"] == "feature/x"
+    assert request.params.get("THRESHOLD", "") == ""  # empty: the repository's tweakops.yaml
     assert standin.builds[JOB1][0].params["REF"] == "feature/x"
 
 
@@ -261,13 +311,30 @@ def test_trigger_without_wait_returns_the_queue_item(
         "TWEAKOPS_HOME": "/var/lib/tweakops",
         "TWEAKOPS_RUNTIME": "docker",
         "TWEAKOPS_LOCAL_RUNTIME": "forbid",  # trials in containers only: the default settings
+        "TWEAKOPS_RUN_ID": "",  # job1 passes its run down; empty: every run waiting
+        "TWEAKOPS_NOTIFY_AGAIN": "",
     }
 
 
 @pytest.mark.usefixtures("synced")
 def test_trigger_refuses_a_parameter_the_job_does_not_take(client: JenkinsClient) -> None:
-    with pytest.raises(JenkinsError, match=rf"^job {JOB1} has no parameter BRANCH \(it takes "):
-        client.trigger(JOB1, {"BRANCH": "main"})
+    with pytest.raises(JenkinsError, match=rf"^job {JOB1} has no parameter NOPE \(it takes "):
+        client.trigger(JOB1, {"NOPE": "main"})
+
+
+@pytest.mark.usefixtures("synced")
+def test_trigger_refuses_an_empty_value_a_build_cannot_do_without(
+    standin: StandInJenkins, tweakops: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, _, err = tweakops("trigger", "job1-pull", "--param", "REF=", url=standin.url)
+    assert code == 2
+    assert err.strip() == (
+        "error: --param REF= is empty, and REF is the branch, tag or commit to pull: give a "
+        "value, or leave the parameter out for its default"
+    )
+    assert standin.seen("POST", f"/job/{JOB1}/buildWithParameters") == []
+    code, _, err = tweakops("trigger", "job1-pull", "--param", "THRESHOLD=", url=standin.url)
+    assert code == 0, err  # empty: the repository's tweakops.yaml decides
 
 
 @pytest.mark.usefixtures("synced")
@@ -303,10 +370,60 @@ def test_rerun_uses_the_parameters_of_the_last_build(
     standin.add_build(JOB1, "FAILURE", {"REF": "abc123", "THRESHOLD": "0.9", "GONE": "x"})
     code, out, err = tweakops("rerun", "job1-pull", "--wait", url=standin.url)
     assert code == 0, err
-    assert out.startswith(f"{JOB1} started #2:") and "REF=abc123 THRESHOLD=0.9" in out
+    assert out.startswith(f"{JOB1} started #2:") and "REF=abc123" in out and "THRESHOLD=0.9" in out
+    assert out.splitlines()[-1] == "email: as for any run, when the run ends"  # a new run
     (request,) = standin.seen("POST", f"/job/{JOB1}/buildWithParameters")
     assert request.params["REF"] == "abc123" and "GONE" not in request.params
     assert standin.builds[JOB1][1].result == "SUCCESS"
+
+
+@pytest.mark.usefixtures("synced")
+def test_rerun_redoes_the_same_run_and_says_it_is_not_emailed_twice(
+    standin: StandInJenkins, tweakops: Callable[..., tuple[int, str, str]]
+) -> None:
+    train = CHAIN[2]
+    standin.add_build(train, "FAILURE", {"TWEAKOPS_RUN_ID": "20261206-101010-abcdef"})
+    code, out, err = tweakops("rerun", "job3-train", url=standin.url)
+    assert code == 0, err
+    (request,) = standin.seen("POST", f"/job/{train}/buildWithParameters")
+    assert request.params["TWEAKOPS_RUN_ID"] == "20261206-101010-abcdef"
+    assert "TWEAKOPS_NOTIFY_AGAIN" not in request.params  # empty
+    assert out.splitlines()[-1] == (
+        "email: only if the result of run 20261206-101010-abcdef changes (it was emailed "
+        "already); --email-again sends it anyway"
+    )
+    code, out, err = tweakops("rerun", "job3-train", "--email-again", url=standin.url)
+    assert code == 0, err
+    assert (
+        standin.seen("POST", f"/job/{train}/buildWithParameters")[1].params["TWEAKOPS_NOTIFY_AGAIN"]
+        == "true"
+    )
+    assert out.splitlines()[-1] == (
+        "email: run 20261206-101010-abcdef is emailed again when it reaches notify"
+    )
+
+
+@pytest.mark.usefixtures("synced")
+def test_rerun_of_a_build_that_took_waiting_runs_reads_its_run_from_the_description(
+    standin: StandInJenkins, tweakops: Callable[..., tuple[int, str, str]]
+) -> None:
+    """A core-chain build has no TWEAKOPS_RUN_ID: its description names the run(s)."""
+    tune = CHAIN[3]
+    standin.add_build(tune, "FAILURE", {}, description="run r-1: tune failed (engine gone)")
+    code, _, err = tweakops("rerun", "job4-tune", url=standin.url)
+    assert code == 0, err
+    assert (
+        standin.seen("POST", f"/job/{tune}/buildWithParameters")[0].params["TWEAKOPS_RUN_ID"]
+        == "r-1"
+    )
+    standin.add_build(tune, "FAILURE", {}, description="run r-2: tune failed\nrun r-3: tune failed")
+    code, _, err = tweakops("rerun", "job4-tune", url=standin.url)
+    assert code == 2
+    assert err.strip() == (
+        f"error: the last build of {tune} worked on runs r-2, r-3: say which with --run ID"
+    )
+    code, _, err = tweakops("rerun", "job4-tune", "--run", "r-3", url=standin.url)
+    assert code == 0, err
 
 
 @pytest.mark.usefixtures("synced")

@@ -120,6 +120,33 @@ def test_wrong_password_fails_at_once_keeps_the_eml_and_never_shows_the_password
     assert smtp_auth_server.messages == []
 
 
+def test_a_relay_without_auth_gets_the_mail_even_with_bound_credentials(
+    smtp_server: SmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Jenkins credential bound for every build must not break a repo's relay that trusts
+    its network: the login is left out (and the password never sent), the mail goes."""
+    settings = settings_for(smtp_server, smtp_user="ci-bot", smtp_password="Bound-Pa55")
+    caplog.set_level(logging.WARNING)
+    delivery = deliver(report(settings), settings, tmp_path / "outbox")
+
+    assert delivery.sent and len(smtp_server.messages) == 1
+    assert f"SMTP server 127.0.0.1:{smtp_server.port} offers no login (AUTH)" in caplog.text
+    assert "Bound-Pa55" not in caplog.text
+
+
+def test_a_server_that_wants_a_login_says_which_settings_give_it(
+    smtp_auth_server: SmtpServer, tmp_path: Path
+) -> None:
+    settings = settings_for(smtp_auth_server)  # no user: AUTH offered but not used
+    with pytest.raises(NotifyError) as caught:
+        deliver(report(settings), settings, tmp_path, sleep=Sleeps())
+
+    text = str(caught.value)
+    assert text.startswith(f"SMTP server 127.0.0.1:{smtp_auth_server.port} wants a login (530")
+    assert "set notify.smtp.user (TWEAKOPS_SMTP_USER) and TWEAKOPS_SMTP_PASSWORD" in text
+    assert smtp_auth_server.messages == []
+
+
 def test_two_421_refusals_then_acceptance_is_sent_on_the_third_attempt(
     smtp_server: SmtpServer, tmp_path: Path
 ) -> None:

@@ -91,7 +91,7 @@ def test_trial_resumes_from_last_epoch_after_sigkill(make_repo, home: Path) -> N
     assert "killed by SIGKILL" in restarted[0].message
 
 
-def _train_in_background(cli, home: Path, repo: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def train_in_background(cli, home: Path, repo: Path) -> tuple[str, subprocess.Popen[bytes]]:
     """`tweakops train` as its own process (an agent), with its run pulled and inspected."""
     run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
     assert cli("inspect", "--run", run_id).returncode == 0
@@ -107,7 +107,7 @@ def _train_in_background(cli, home: Path, repo: Path) -> tuple[str, subprocess.P
 
 def test_watch_resumes_a_run_whose_agent_and_training_died(make_repo, cli, home: Path) -> None:
     repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
-    run_id, train = _train_in_background(cli, home, repo)
+    run_id, train = train_in_background(cli, home, repo)
     output = home / "runs" / run_id / "trials" / "000" / "output"
     trainer_pid = wait_for_epoch(output, 3)
     train.kill()  # the agent dies...
@@ -128,7 +128,7 @@ def test_watch_resumes_a_run_whose_agent_and_training_died(make_repo, cli, home:
 
 def test_watch_adopts_a_trial_that_outlived_its_agent(make_repo, cli, home: Path) -> None:
     repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
-    run_id, train = _train_in_background(cli, home, repo)
+    run_id, train = train_in_background(cli, home, repo)
     output = home / "runs" / run_id / "trials" / "000" / "output"
     wait_for_epoch(output, 3)
     train.kill()  # the agent dies; its training process (own session) goes on
@@ -146,7 +146,7 @@ def test_watch_adopts_a_trial_that_outlived_its_agent(make_repo, cli, home: Path
 
 def test_watch_leaves_a_run_to_the_live_process_that_holds_it(make_repo, cli, home: Path) -> None:
     repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
-    run_id, train = _train_in_background(cli, home, repo)
+    run_id, train = train_in_background(cli, home, repo)
     wait_for_epoch(home / "runs" / run_id / "trials" / "000" / "output", 2)
     watched = cli("--json", "watch", "--all")
     assert train.wait(60) == 0

@@ -18,7 +18,9 @@ import org.codehaus.groovy.ast.expr.ListExpression
 import org.codehaus.groovy.ast.expr.MapExpression
 import org.codehaus.groovy.ast.expr.MethodCallExpression
 import org.codehaus.groovy.ast.expr.TupleExpression
+import org.codehaus.groovy.ast.stmt.CatchStatement
 import org.codehaus.groovy.ast.stmt.IfStatement
+import org.codehaus.groovy.ast.stmt.TryCatchStatement
 import org.codehaus.groovy.control.CompilationFailedException
 import org.codehaus.groovy.control.CompilationUnit
 import org.codehaus.groovy.control.Phases
@@ -173,6 +175,17 @@ class JenkinsfileVisitor extends CodeVisitorSupport {
         conditions << "!(${condition})".toString()
         statement.elseBlock.visit(this)
         drop(conditions)
+    }
+
+    @Override
+    void visitTryCatchFinally(TryCatchStatement statement) {
+        statement.tryStatement.visit(this)
+        for (CatchStatement handler : statement.catchStatements) {
+            conditions << "catch (${handler.variable.name})".toString()
+            handler.code.visit(this)
+            drop(conditions)
+        }
+        statement.finallyStatement?.visit(this)
     }
 
     private Map step(MethodCallExpression call, String name, boolean nested, Map<String, Expression> named, List<Expression> positional) {

@@ -199,13 +199,28 @@ def test_stages_are_the_six_in_order(pipeline: dict[str, Any]) -> None:
     assert list(STAGES) == ["pull", "inspect", "train", "tune", "notify", "watch"]
 
 
-def test_parameters(pipeline: dict[str, Any]) -> None:
+def test_parameters_left_empty_mean_the_repository_decides(pipeline: dict[str, Any]) -> None:
     params = {p["name"]: p for p in pipeline["parameters"]}
-    assert set(params) == {"REPO_URL", "REF", "THRESHOLD", "MAX_TRIALS"}
+    assert set(params) == {"REPO_URL", "REF", "BRANCH", "THRESHOLD", "MAX_TRIALS"}
     assert all(p["type"] == "string" for p in params.values())
-    assert float(params["THRESHOLD"]["default"]) > 0
-    assert int(params["MAX_TRIALS"]["default"]) >= 1
-    assert params["REF"]["default"] == ""  # empty: the repo's default branch
+    # Empty: the repo's tweakops.yaml (THRESHOLD, MAX_TRIALS), its default branch (REF), the
+    # repository the Jenkinsfile came from (REPO_URL). A flag would beat the file.
+    assert all(p["default"] == "" for p in params.values())
+
+
+def test_a_build_without_parameters_uses_its_own_checkout_or_stops_at_once(
+    pipeline: dict[str, Any],
+) -> None:
+    """The first build of a new Pipeline job has no parameters yet; from SCM it has a
+    checkout: pull that, else stop with one line that says what to do."""
+    pull = _stage(pipeline, "pull")
+    (error,) = _steps(pull, "error")
+    assert error["conditions"] == ["!(env.REPO_URL?.trim())", "!(this.fileExists(.git))"]
+    (check,) = _steps(pull, "fileExists")
+    assert check["conditions"] == ["!(env.REPO_URL?.trim())"]
+    text = pipeline_text()
+    assert "env.PULL_SOURCE = env.WORKSPACE" in text
+    assert "run Build with Parameters and give REPO_URL" in text
 
 
 def test_options(pipeline: dict[str, Any]) -> None:
@@ -217,16 +232,22 @@ def test_run_store_lives_in_the_workspace(pipeline: dict[str, Any]) -> None:
     assert home["text"] == "${WORKSPACE}/.tweakops"  # what the archive patterns assume
 
 
+def pipeline_text() -> str:
+    return JENKINSFILE.read_text()
+
+
 def test_each_stage_is_one_tweakops_call_of_that_stage(pipeline: dict[str, Any]) -> None:
     for stage in pipeline["stages"]:
         calls = _steps(stage, "sh")
-        assert len(calls) == 1, f"stage {stage['name']}: {len(calls)} sh steps"
+        scripts = {c["script"] for c in calls}  # notify: with or without the credential
+        assert len(scripts) == 1, f"stage {stage['name']}: {len(scripts)} different sh steps"
         name, options, args = cli_call(calls[0]["script"])
         assert name == stage["name"]
         if name == "pull":
-            assert args == ["$REPO_URL"]
+            assert args == ["$PULL_SOURCE"]
             assert options == {
-                "--ref": ["$REF"],
+                "--ref": ["$PULL_REF"],
+                "--branch": ["$PULL_BRANCH"],
                 "--threshold": ["$THRESHOLD"],
                 "--max-trials": ["$MAX_TRIALS"],
             }
@@ -246,7 +267,7 @@ def test_every_sh_step_exists_in_the_cli(pipeline: dict[str, Any]) -> None:
 def test_no_groovy_interpolation_into_shell(pipeline: dict[str, Any]) -> None:
     assert pipeline["findings"] == []
     allowed = {p["name"] for p in pipeline["parameters"]} | set(pipeline["environment"])
-    allowed |= {"TWEAKOPS_RUN_ID"}
+    allowed |= {"TWEAKOPS_RUN_ID", "PULL_SOURCE", "PULL_REF", "PULL_BRANCH"}  # set by the glue
     for step in pipeline["sh"]:
         script = step["script"]
         assert step["scriptKind"] == "constant", step
@@ -319,10 +340,23 @@ def test_smtp_credentials_are_bound_for_notify_only(pipeline: dict[str, Any]) ->
     with_secret = [s["where"] for s in pipeline["sh"] if s["credentials"]]
     assert with_secret == ["stage notify"]
     # Nothing that could print or store the secret runs inside the binding.
-    (notify,) = _steps(_stage(pipeline, "notify"), "sh")
-    assert notify["credentials"] == ["TWEAKOPS_SMTP_USER", "TWEAKOPS_SMTP_PASSWORD"]
+    bound, unbound = _steps(_stage(pipeline, "notify"), "sh")
+    assert bound["credentials"] == ["TWEAKOPS_SMTP_USER", "TWEAKOPS_SMTP_PASSWORD"]
     inside = [s["step"] for s in _stage(pipeline, "notify")["steps"] if s["credentials"]]
     assert sorted(set(inside)) == ["sh", "usernamePassword"]
+    # No such credential: the same call, without a login, only when the binding failed.
+    assert unbound["credentials"] == [] and unbound["script"] == bound["script"]
+    (fallback,) = [s for s in _stage(pipeline, "notify")["steps"] if s["step"] == "sh"][1:]
+    assert fallback["conditions"] == ["catch (err)"]
+    assert "if (bound) {\n                            throw err" in pipeline_text()
+
+
+def test_a_failed_email_makes_the_build_unstable_not_failed(pipeline: dict[str, Any]) -> None:
+    notify = _stage(pipeline, "notify")
+    calls = _steps(notify, "sh")
+    assert all(c["returnStatus"] and c["assignedTo"] == "mailed" for c in calls)
+    (unstable,) = _steps(notify, "unstable")
+    assert unstable["conditions"] == ["(mailed != 0)"]
 
 
 def test_post_always_reports_and_archives_only_the_exported_folder(
@@ -421,8 +455,9 @@ def test_sh_steps_run_an_example_to_its_threshold(
     logs: list[str] = []
     result = "SUCCESS"
 
+    env.update(PULL_SOURCE=env["REPO_URL"], PULL_REF=env["REF"], PULL_BRANCH="")  # the glue
     for stage in pipeline["stages"]:
-        (step,) = _steps(stage, "sh")
+        step = _steps(stage, "sh")[0]  # notify: the one with the credential bound
         stage_env = dict(env)
         for variable in step["credentials"]:  # withCredentials: only around this step
             stage_env[variable] = SMTP_SECRET if "PASSWORD" in variable else "ci-bot"
@@ -433,6 +468,8 @@ def test_sh_steps_run_an_example_to_its_threshold(
             assert proc.returncode == 0, where
             assert step["assignedTo"] == "env.TWEAKOPS_RUN_ID"
             env["TWEAKOPS_RUN_ID"] = proc.stdout.strip().splitlines()[-1]
+        elif step["returnStatus"] and stage["name"] == "notify":
+            assert proc.returncode == 0, where  # else UNSTABLE: the email was not sent
         elif step["returnStatus"]:
             assert proc.returncode in (0, 3), where  # other codes: error(), build fails
             if proc.returncode == 3:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from notify import NotifySettings, build_message, deliver, resend, should_notify
+from notify import NotifySettings, RunOutcome, build_message, deliver, resend, should_notify
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.outcome import run_config, run_outcome
@@ -32,11 +35,19 @@ class Notified:
         return self.reason
 
 
-def notify(ctx: RunContext, again: bool = False) -> Notified:
-    """Build the message from the run store and deliver it; `again` resends the outbox."""
+NOTIFIED_EVENT = "notified"
+
+
+def notify(ctx: RunContext, resend_outbox: bool = False, again: bool = False) -> Notified:
+    """Build the message from the run store and deliver it.
+
+    A result that was emailed already (the same verdict, best trial and trial count) is not
+    sent again, so a rerun of the chain does not mail everyone twice; `again` sends it anyway.
+    `resend_outbox` sends what waits in the outbox instead.
+    """
     config = run_config(ctx)
     settings = config.notify
-    if again:
+    if resend_outbox:
         sent = resend(ctx.folder / "outbox", settings)
         return Notified(
             sent=bool(sent),
@@ -45,6 +56,15 @@ def notify(ctx: RunContext, again: bool = False) -> Notified:
         )
     report = try_write_report(ctx.store, ctx.run.id)
     outcome = replace(run_outcome(ctx, config), report_path=str(report) if report else None)
+    fingerprint = result_fingerprint(outcome)
+    earlier = emailed(ctx, fingerprint)
+    if earlier and not again:
+        return Notified(
+            sent=False,
+            skipped=True,
+            reason=f"this result was emailed already ({earlier}); --again sends it again",
+            report_path=outcome.report_path,
+        )
     if not should_notify(settings, outcome.reached):
         which = "success" if outcome.reached else "failure"
         return Notified(
@@ -55,6 +75,13 @@ def notify(ctx: RunContext, again: bool = False) -> Notified:
         )
     message = build_message(outcome, settings, plot=_plot(ctx, config))
     delivery = deliver(message, settings, ctx.folder / "outbox")
+    if delivery.sent:
+        ctx.event(
+            NOTIFIED_EVENT,
+            f"emailed {', '.join(delivery.recipients)}",
+            fingerprint=fingerprint,
+            message_id=delivery.message_id,
+        )
     reason = (
         f"sent to {', '.join(delivery.recipients)}"
         if delivery.sent
@@ -69,6 +96,31 @@ def notify(ctx: RunContext, again: bool = False) -> Notified:
         outbox_path=delivery.outbox_path,
         report_path=outcome.report_path,
     )
+
+
+def result_fingerprint(outcome: RunOutcome) -> str:
+    """What a reader of the email would see change: verdict, best trial, trials, threshold."""
+    best = outcome.best
+    facts = [
+        outcome.run.status,
+        outcome.verdict,
+        outcome.threshold,
+        len(outcome.trials),
+        [best.number, best.accuracy] if best else None,
+    ]
+    return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:16]
+
+
+def emailed(ctx: RunContext, fingerprint: str) -> str | None:
+    """When and to whom this result was emailed, or None if it never was."""
+    for event in reversed(ctx.store.events(ctx.run.id, NOTIFIED_EVENT)):
+        if event.data.get("fingerprint") == fingerprint:
+            return event.message.removeprefix("emailed ") + f" at {_clock(event.time)}"
+    return None
+
+
+def _clock(when: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
 
 
 def _name(path: str | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,19 @@ def pull(ctx: RunContext) -> Pulled:
     result = git_pull(source, ctx.store.home / "repos", ref=ctx.run.overrides.get("ref"))
     for warning in result.warnings:
         ctx.console.warn(warning)
+    result = _with_branch(ctx, result, ctx.run.overrides.get("branch"))
     if ctx.source_dir.exists():
         shutil.rmtree(ctx.source_dir)
     export_tree(Path(result.clone_dir), result.sha, result.subdir, ctx.source_dir)
     ctx.store.update_run(ctx.run.id, sha=result.sha)
     return Pulled(result)
+
+
+def _with_branch(ctx: RunContext, result: PullResult, pushed_to: str | None) -> PullResult:
+    """A pushed commit (--ref SHA) is on no branch by itself: the hook says which (--branch)."""
+    if not pushed_to or result.branch == pushed_to:
+        return result
+    if result.branch is not None:
+        ctx.console.warn(f"--branch {pushed_to} ignored: {result.ref} is branch {result.branch}")
+        return result
+    return replace(result, branch=pushed_to)
