@@ -38,10 +38,10 @@ GOAL_SECONDS = 2.0
 def default_image() -> str:
     """The built sklearn image (never builds here); a message saying how to get one if not."""
     try:
-        from tweakops.runtime.images import resolve_image
+        from tweakops.images.build import resolve_image
     except ModuleNotFoundError:
         raise SystemExit(
-            "error: tweakops.runtime.images is not there yet to find the sklearn image; "
+            "error: tweakops.images.build is not there yet to find the sklearn image; "
             "pass --image IMAGE (any image with python3, scikit-learn and the training/ harness)"
         ) from None
     try:

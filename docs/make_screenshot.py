@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, TALLEST = 1280, 4000
-PAGE_BACKGROUND = (0xF6, 0xF8, 0xFA)  # --page in tweakops/report_style.py
+PAGE_BACKGROUND = (0xF6, 0xF8, 0xFA)  # --page in tweakops/report/style.py
 MARGIN = 24  # px of page background kept under the last card
 
 

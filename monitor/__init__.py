@@ -12,8 +12,8 @@ from monitor._classify import (
     classify,
     restartable,
 )
-from monitor._lease import LEASE_SECONDS, LeaseHeld, holder_gone, owner_id, run_lease
 from monitor._supervise import Attempt, Probe, Supervised, supervise
+from tweakops.store.lease import LEASE_SECONDS, LeaseHeld, holder_gone, owner_id, run_lease
 
 __all__ = [
     "CODE_ERROR",

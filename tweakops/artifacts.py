@@ -18,7 +18,7 @@ from typing import Any
 from tweakops.errors import TweakopsError
 from tweakops.files import atomic_write
 from tweakops.records import best_trial
-from tweakops.report import try_write_report
+from tweakops.report.page import try_write_report
 from tweakops.store import RunStore
 from tweakops.trialfiles import MIB, TrialFileRefused, copy_regular, read_tail
 

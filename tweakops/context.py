@@ -11,10 +11,10 @@ from typing import Any, Protocol, TypeVar
 
 from monitor import run_lease
 from tweakops.config import PULL_OVERRIDES, Config, load_config
-from tweakops.console import Console
 from tweakops.errors import EngineAway, StoreError, explain
-from tweakops.jenkins_build import record_build
+from tweakops.jenkins.build import record_build
 from tweakops.records import RunRecord, StageRecord
+from tweakops.report.console import Console
 from tweakops.store import RunStore
 
 log = logging.getLogger("tweakops")

@@ -8,7 +8,7 @@ from typing import Any
 from monitor import run_lease
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import EngineAway, TweakopsError
-from tweakops.report import try_write_report
+from tweakops.report.page import try_write_report
 from tweakops.stages.inspect import inspect
 from tweakops.stages.notify import notify
 from tweakops.stages.pull import pull

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 
 from monitor import RestartPolicy
 from tuning.space import ParamSpec
+from tweakops.analysis.imports import Traced, trace_imports
+from tweakops.analysis.inspection import InspectResult
+from tweakops.analysis.record import Inspected
+from tweakops.analysis.requirements import Declarations, declared_requirements
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.environment import Environment, check_imports, prepare_environment
 from tweakops.errors import ConfigError, InspectError
-from tweakops.imports import Traced, trace_imports
-from tweakops.inspected import Inspected
-from tweakops.inspection import InspectResult
 from tweakops.knobs import Knob, knob_space
-from tweakops.requirements import Declarations, declared_requirements
 from tweakops.runtime import LocalRuntime, Runtime
 
 # Frameworks whose import is slow enough that the local runtime imports them ahead of time.

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tweakops.console import Console
+from tweakops.report.console import Console
 from tweakops.trialfiles import read_epochs
 
 POLL_SECONDS = 0.5

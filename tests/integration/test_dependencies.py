@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git
-from tweakops.runtime.derived import DERIVED_LABEL
+from tweakops.images.derived import DERIVED_LABEL
 
 # tabulate and six: small pure-Python wheels that neither framework image has.
 SCRIPT = """\

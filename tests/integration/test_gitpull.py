@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tweakops.errors import RepoError
-from tweakops.gitpull import PullResult, check_source, export_tree, pull
+from tweakops.pull.git import PullResult, check_source, export_tree, pull
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -415,7 +415,7 @@ def test_unreadable_settings_are_one_line_and_exit_0(server: GitServer) -> None:
 
 
 def test_default_job_is_job1_as_sync_names_it() -> None:
-    from tweakops.hooks import default_job
-    from tweakops.jenkins_jobs import load_settings
+    from tweakops.jenkins.hooks import default_job
+    from tweakops.jenkins.jobs import load_settings
 
     assert default_job() == f"{load_settings().prefix}job1-pull"

@@ -17,10 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import skip_or_require
-from tweakops.cli_images import images_group
-from tweakops.console import Console
+from tweakops.cli.images import images_group
 from tweakops.errors import RuntimeUnavailable
-from tweakops.runtime.images import (
+from tweakops.images.build import (
     OFFLINE_BASE,
     REPO_ROOT,
     BuiltImage,
@@ -33,6 +32,7 @@ from tweakops.runtime.images import (
     recipe,
     resolve_image,
 )
+from tweakops.report.console import Console
 
 pytestmark = pytest.mark.docker
 

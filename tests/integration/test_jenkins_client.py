@@ -15,10 +15,10 @@ import pytest
 
 from tests.jenkins_standin import PIPELINE_VIEW_CLASS, StandInJenkins, standin_jenkins_factory
 from tweakops.cli import cli, main
-from tweakops.cli_jenkins import jenkins_group, sync_jobs
+from tweakops.cli.jenkins import jenkins_group, sync_jobs
 from tweakops.errors import JenkinsError
-from tweakops.jenkins_client import JenkinsClient, JenkinsConnection, connection_from_env
-from tweakops.jenkins_jobs import RenderedJobs, load_settings, render
+from tweakops.jenkins.client import JenkinsClient, JenkinsConnection, connection_from_env
+from tweakops.jenkins.jobs import RenderedJobs, load_settings, render
 
 assert standin_jenkins_factory  # the `standin_jenkins` fixture
 if "jenkins" not in cli.commands:  # until cli.py registers the group

@@ -49,10 +49,10 @@ from notify.message import RUN_HEADER
 from tests.integration.conftest import SmtpServer, running_smtp
 from tests.integration.test_notify_e2e import bodies, text_summary
 from tests.integration.test_resume import COUNTER_SCRIPT
-from tweakops.cli_jenkins import sync_jobs
+from tweakops.cli.jenkins import sync_jobs
 from tweakops.errors import JenkinsError
-from tweakops.jenkins_client import JenkinsClient, JenkinsConnection, connection_from_env
-from tweakops.jenkins_jobs import JenkinsSettings, chain, load_settings, render
+from tweakops.jenkins.client import JenkinsClient, JenkinsConnection, connection_from_env
+from tweakops.jenkins.jobs import JenkinsSettings, chain, load_settings, render
 from tweakops.store import RunStore
 
 pytestmark = pytest.mark.skipif(

@@ -14,8 +14,8 @@ from PIL import Image
 
 from docs.make_screenshot import headless_command
 from tests.conftest import skip_or_require
-from tweakops.plots import BEST_COLOR, THRESHOLD_COLOR
-from tweakops.report_style import STATUS_COLORS
+from tweakops.report.plots import BEST_COLOR, THRESHOLD_COLOR
+from tweakops.report.style import STATUS_COLORS
 
 WIDTH, HEIGHT = 1280, 2400
 PIPELINE_ROWS = 900  # the header and the stage view fit above this line at 1280 px wide

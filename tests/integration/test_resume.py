@@ -11,9 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
 from tweakops.plan import make_plan
+from tweakops.report.console import Console
 from tweakops.stages import inspect, pull
 from tweakops.store import RunStore
 from tweakops.trials import execute_trial

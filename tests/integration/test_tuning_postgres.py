@@ -29,8 +29,8 @@ from tests.integration.postgres_fixtures import (
     running_postgres,
 )
 from tests.integration.test_resume import wait_for_epoch
-from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
+from tweakops.report.console import Console
 from tweakops.stages import inspect, pull, train
 from tweakops.store import RunStore
 

@@ -1,4 +1,4 @@
-"""tweakops.junit.write_junit: a real run store in tmp_path, read back as JUnit XML."""
+"""tweakops.jenkins.junit.write_junit: a real run store in tmp_path, read back as JUnit XML."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tweakops.junit import write_junit
+from tweakops.jenkins.junit import write_junit
 from tweakops.records import STAGES, TrialRecord
 from tweakops.store import RunStore
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.jobs.test_jobs_render import FIXTURES, commands
-from tweakops.jenkins_jobs import RUN_FILE, ChainKind, RenderedJobs, chain, load_settings, render
+from tweakops.jenkins.jobs import RUN_FILE, ChainKind, RenderedJobs, chain, load_settings, render
 
 PARAMETER_DEFAULTS = "properties/hudson.model.ParametersDefinitionProperty/parameterDefinitions/*"
 JENKINS = "http://jenkins.invalid/"  # never contacted: no JENKINS_URL credentials are set

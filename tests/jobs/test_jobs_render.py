@@ -1,7 +1,7 @@
 """Golden-file tests of jobs/: every job and both views render to the checked-in XML.
 
 Regenerate the golden files on purpose with
-`python -m tweakops.jenkins_jobs --regenerate-fixtures`.
+`python -m tweakops.jenkins.jobs --regenerate-fixtures`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from tests.jenkinsfile.test_jenkinsfile import cli_call
 from tweakops.errors import ConfigError
-from tweakops.jenkins_jobs import (
+from tweakops.jenkins.jobs import (
     DROPPED_FIELDS,
     JOBS_DIR,
     PARAMETERIZED_CONFIG,
@@ -38,7 +38,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 STAGES = ["job1-pull", "job2-inspect", "job3-train", "job4-tune", "job5-notify", "job6-watchdog"]
 JENKINS_VARS = {"WORKSPACE"}  # set by Jenkins in every freestyle build
 PARAMETERIZED = PARAMETERIZED_CONFIG
-REGEN = "run `python -m tweakops.jenkins_jobs --regenerate-fixtures` if the change is intended"
+REGEN = "run `python -m tweakops.jenkins.jobs --regenerate-fixtures` if the change is intended"
 
 
 @pytest.fixture(scope="module")

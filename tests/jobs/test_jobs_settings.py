@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tweakops.errors import ConfigError
-from tweakops.jenkins_jobs import JOBS_DIR, JenkinsSettings, load_settings
+from tweakops.jenkins.jobs import JOBS_DIR, JenkinsSettings, load_settings
 
 FIXTURE_SETTINGS = Path(__file__).parent / "fixtures" / "settings.yaml"
 REPO = "repo_url: https://git.example.test/ml/digits.git\n"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tweakops.console import (
+from tweakops.report.console import (
     Console,
     cut,
     paint,

@@ -1,4 +1,4 @@
-"""Finding the entrypoint the way a person would, and saying why (tweakops/entrypoints.py)."""
+"""Finding the entrypoint the way a person would, and saying why (analysis/entrypoints.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tweakops.entrypoints import find_entrypoint
+from tweakops.analysis.entrypoints import find_entrypoint
 from tweakops.errors import InspectError
 
 WRITES_ACCURACY = 'acc = 0.9\nwith open("accuracy.txt", "w") as f:\n    f.write(str(acc))\n'

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tweakops.cli_images import images_group
-from tweakops.console import Console
+from tweakops.cli.images import images_group
 from tweakops.errors import RuntimeUnavailable
-from tweakops.runtime import _baseimage, _wheelhouse
-from tweakops.runtime.images import REPO_ROOT, ImageError, engine, recipe, resolve_image
+from tweakops.images import _baseimage, _wheelhouse
+from tweakops.images.build import REPO_ROOT, ImageError, engine, recipe, resolve_image
+from tweakops.report.console import Console
 
 
 def test_wheels_are_fetched_for_python_311_manylinux_up_to_bookworms_glibc() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tweakops.errors import TweakopsError
-from tweakops.runtime.images import (
+from tweakops.images.build import (
     IMAGE_NAMES,
     REPO_ROOT,
     ImageError,

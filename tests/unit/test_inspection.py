@@ -8,13 +8,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tweakops.errors import InspectError
-from tweakops.inspection import (
+from tweakops.analysis.inspection import (
     KERAS_IMAGE,
     SKLEARN_IMAGE,
     InspectResult,
     inspect_tree,
 )
+from tweakops.errors import InspectError
 
 KERAS_SCRIPT = """\
 from tensorflow import keras

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tuning.space import parse_space
-from tweakops.code_units import read_units
+from tweakops.analysis.code_units import read_units
 from tweakops.errors import InspectError
 from tweakops.knobs import Knob, apply_knobs, infer_knobs, space_yaml
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from monitor import LeaseHeld, holder_gone, owner_id, run_lease
-from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
 from tweakops.records import LeaseRecord
+from tweakops.report.console import Console
 from tweakops.store import RunStore
 
 HOST = socket.gethostname()

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from training import read_epochs
-from tweakops.inspection import Evidence, InspectResult
-from tweakops.plots import accuracy_plot, accuracy_png, epoch_png, epoch_series
+from tweakops.analysis.inspection import Evidence, InspectResult
 from tweakops.records import STAGES, TrialRecord
-from tweakops.report import REPORT_FILE, render_report, try_write_report, write_report
+from tweakops.report.page import REPORT_FILE, render_report, try_write_report, write_report
+from tweakops.report.plots import accuracy_plot, accuracy_png, epoch_png, epoch_series
 from tweakops.store import RunStore
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import nbformat
 
+from tweakops.analysis.imports import trace_imports
+from tweakops.analysis.requirements import declared_requirements
 from tweakops.environment._plan import plan_install
-from tweakops.imports import trace_imports
-from tweakops.requirements import declared_requirements
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

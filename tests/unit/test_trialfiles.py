@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tweakops.errors import MetricError, quoted
-from tweakops.gitpull import UnsafeMember, check_member
+from tweakops.pull.git import UnsafeMember, check_member
 from tweakops.redact import is_secret_name, redact, redact_deep
 from tweakops.trialfiles import (
     TrialFileRefused,

@@ -1,7 +1,7 @@
 """The environment trials run in, made from the repository's own requirements, and checked.
 
 docker: the framework image, or an image derived from it with the requirements it lacks
-(tweakops/runtime/derived.py). local: this Python, or a cached venv layered over it
+(tweakops/images/derived.py). local: this Python, or a cached venv layered over it
 (_venv.py); with `dependencies: host`, nothing is installed and the check alone runs.
 Before any training, every import the entrypoint needs is looked up in that environment
 (check_imports): a missing one fails inspect with file:line and where to declare it.
@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import training
-from tweakops.console import Console
+from tweakops.analysis.requirements import Declarations
 from tweakops.environment._check import check_imports
 from tweakops.environment._plan import InstallPlan, plan_install
 from tweakops.environment._probe import distributions
 from tweakops.environment._venv import ensure_venv
 from tweakops.errors import RuntimeUnavailable, TweakopsError
-from tweakops.requirements import Declarations
+from tweakops.report.console import Console
 from tweakops.runtime import Runtime, docker_waiting, get_runtime, local_forbidden
 
 IMAGE_LAUNCHER = "/opt/tweakops/training/autorun.py"  # where the images keep the harness
@@ -107,8 +107,8 @@ def prepare_environment(
 def _docker(
     runtime: Runtime, chosen: str, declared: Declarations, mode: str, folder: Path, console: Console
 ) -> Environment:
-    from tweakops.runtime.derived import ensure_derived
-    from tweakops.runtime.images import cache_dir, container_image, is_ours
+    from tweakops.images.build import cache_dir, container_image, is_ours
+    from tweakops.images.derived import ensure_derived
 
     base = container_image(chosen, console)
     ours = is_ours(base)
@@ -125,7 +125,7 @@ def _docker(
 
 
 def _local(declared: Declarations, mode: str, console: Console) -> Environment:
-    from tweakops.runtime.images import cache_dir
+    from tweakops.images.build import cache_dir
 
     base = f"this Python ({sys.executable})"
     bare = Environment("local", "python", base, None, LOCAL_LAUNCHER, mode=mode)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from tweakops.analysis.imports import ImportSite, Traced
+from tweakops.analysis.requirements import Declarations
 from tweakops.environment._probe import findable
 from tweakops.errors import InspectError
-from tweakops.imports import ImportSite, Traced
-from tweakops.requirements import Declarations
 from tweakops.runtime import Runtime
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from tweakops.requirements import Declared
+from tweakops.analysis.requirements import Declared
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "tensorflow": ("tensorflow-cpu", "tensorflow-intel"),

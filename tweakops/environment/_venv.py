@@ -23,8 +23,8 @@ from pathlib import Path
 
 from tweakops.errors import RuntimeUnavailable
 from tweakops.files import atomic_write
-from tweakops.runtime._wheelhouse import MARKER, build_lock, run_pip
-from tweakops.runtime.images import ImageError
+from tweakops.images._wheelhouse import MARKER, build_lock, run_pip
+from tweakops.images.build import ImageError
 
 LAYER_PTH = "_tweakops_layer.pth"
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tuning.space import ParamSpec
-from tweakops.code_units import read_units
+from tweakops.analysis.code_units import read_units
 from tweakops.knobs._keras import keras_knobs
 from tweakops.knobs._model import Knob, Site
 from tweakops.knobs._rewrite import apply_knobs, unified_diff

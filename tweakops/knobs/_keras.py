@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from tweakops.code_units import CodeUnit
+from tweakops.analysis.code_units import CodeUnit
 from tweakops.knobs import _rules as rules
 from tweakops.knobs._model import OPTIMIZER_KNOB, Knob, Site
 from tweakops.knobs._source import FileCode, argument, call_name, literal, span

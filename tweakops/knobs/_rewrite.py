@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tweakops.code_units import read_units, write_units
+from tweakops.analysis.code_units import read_units, write_units
 from tweakops.errors import InspectError
 from tweakops.knobs._model import OPTIMIZER_KNOB, Knob, Site
 from tweakops.knobs._source import lines_of, segment

@@ -12,7 +12,7 @@ import ast
 from collections.abc import Iterator
 from typing import Any
 
-from tweakops.code_units import CodeUnit
+from tweakops.analysis.code_units import CodeUnit
 from tweakops.knobs import _rules as rules
 from tweakops.knobs._keras import Found
 from tweakops.knobs._model import Knob

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from tweakops.code_units import CodeUnit
+from tweakops.analysis.code_units import CodeUnit
 from tweakops.knobs._model import Site
 
 

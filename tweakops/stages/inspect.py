@@ -10,16 +10,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tweakops.code_units import read_units
+from tweakops.analysis.code_units import read_units
+from tweakops.analysis.imports import Traced, trace_imports
+from tweakops.analysis.inspection import InspectResult, inspect_tree
+from tweakops.analysis.record import CHECKPOINT_WORDS, Inspected
+from tweakops.analysis.requirements import declared_requirements
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.environment import Environment
-from tweakops.imports import Traced, trace_imports
-from tweakops.inspected import CHECKPOINT_WORDS, Inspected
-from tweakops.inspection import InspectResult, inspect_tree
 from tweakops.knobs import Knob, infer_knobs, space_yaml
 from tweakops.plan import environment_for
-from tweakops.requirements import declared_requirements
 
 HELPER_CALLBACKS = frozenset({"keras_callbacks", "BackupAndRestore"})
 

@@ -13,9 +13,9 @@ from typing import Any
 from notify import NotifySettings, RunOutcome, build_message, deliver, resend, should_notify
 from tweakops.config import Config
 from tweakops.context import RunContext
-from tweakops.outcome import run_config, run_outcome
-from tweakops.plots import PLOT_FILE, accuracy_plot
-from tweakops.report import try_write_report
+from tweakops.report.outcome import run_config, run_outcome
+from tweakops.report.page import try_write_report
+from tweakops.report.plots import PLOT_FILE, accuracy_plot
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 from tweakops.context import RunContext
 from tweakops.errors import RepoError
-from tweakops.gitpull import PullResult, export_tree
-from tweakops.gitpull import pull as git_pull
+from tweakops.pull.git import PullResult, export_tree
+from tweakops.pull.git import pull as git_pull
 from tweakops.redact import MASK
 
 

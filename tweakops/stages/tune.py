@@ -17,8 +17,8 @@ from tuning import (
 )
 from tweakops.context import RunContext
 from tweakops.plan import TrialPlan, make_plan
-from tweakops.plots import PLOT_FILE, accuracy_plot
 from tweakops.records import TrialRecord
+from tweakops.report.plots import PLOT_FILE, accuracy_plot
 from tweakops.trials import execute_trial, publish_best, resume_trial
 
 FINISHED = ("succeeded", "failed", "pruned", "cancelled")

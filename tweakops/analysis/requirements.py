@@ -17,7 +17,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from tweakops.code_units import read_units
+from tweakops.analysis.code_units import read_units
 from tweakops.config import read_yaml
 from tweakops.errors import ConfigError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tweakops.hooks import SETTINGS_FILE, handle_push, install_hook, load_settings
+from tweakops.jenkins.hooks import SETTINGS_FILE, handle_push, install_hook, load_settings
 from tweakops.store import default_home
 
 

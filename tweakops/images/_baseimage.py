@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tweakops.images.build import ImageError
 from tweakops.runtime._process import stream_to_log
-from tweakops.runtime.images import ImageError
 
 PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 IMPORT_CHANGES = (

@@ -18,9 +18,9 @@ import yaml
 from tweakops.config import parse_config
 from tweakops.errors import ConfigError, RepoError
 from tweakops.files import atomic_write
-from tweakops.gitpull import check_ref, check_source
+from tweakops.pull.git import check_ref, check_source
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 JOBS_DIR = ROOT / "jobs"
 SETTINGS_FILE = "settings.yaml"
 FIXTURES_DIR = ROOT / "tests" / "jobs" / "fixtures"
@@ -348,8 +348,8 @@ def regenerate_fixtures(fixtures_dir: Path = FIXTURES_DIR, jobs_dir: Path = JOBS
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tweakops.jenkins_jobs`: regenerate the golden files, or render to a folder."""
-    parser = argparse.ArgumentParser(prog="python -m tweakops.jenkins_jobs", description=__doc__)
+    """`python -m tweakops.jenkins.jobs`: regenerate the golden files, or render to a folder."""
+    parser = argparse.ArgumentParser(prog="python -m tweakops.jenkins.jobs", description=__doc__)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--regenerate-fixtures",

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tweakops.console import Console
 from tweakops.errors import RuntimeUnavailable, TweakopsError
+from tweakops.report.console import Console
 
 DockerClient = Any  # docker.DockerClient: the SDK ships no type hints (and docker/ is data here)
 
@@ -75,7 +75,7 @@ def recipe(name: str, root: Path = REPO_ROOT) -> ImageRecipe:
                 f"{path} is missing: the image recipes ship with the tweakops source tree "
                 f"(docker/{name}/); run from a checkout"
             )
-    from tweakops.runtime._wheelhouse import harness_files
+    from tweakops.images._wheelhouse import harness_files
 
     return ImageRecipe(name, dockerfile, requirements, harness_files(root), root)
 
@@ -201,7 +201,7 @@ def build_image(
     if existing is None:
         tag = content_tag(the_recipe, base, _ensure_base(client, base, console))
         console.stage_start(f"build {tag}", f"on {base}")
-        from tweakops.runtime._wheelhouse import build_offline
+        from tweakops.images._wheelhouse import build_offline
 
         if not build_offline(client, the_recipe, base, tag, cache_dir(wheel_cache), console):
             existing = tag  # another process built it while this one waited
@@ -293,7 +293,7 @@ def build_base(
     workdir: Path | None = None,
 ) -> BuiltImage:
     """debootstrap a minimal Debian with python3 and import it as `tag`, unless it exists."""
-    from tweakops.runtime import _baseimage
+    from tweakops.images import _baseimage
 
     started = time.monotonic()
     console = console or Console()

@@ -2,7 +2,7 @@
 
 The server comes from JENKINS_URL / JENKINS_USER / JENKINS_API_TOKEN or
 ~/.config/tweakops/jenkins.yaml; every command but `sync --dry-run` talks to it through
-tweakops.jenkins_client, the one module that does.
+tweakops.jenkins.client, the one module that does.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tweakops.console import render_table
 from tweakops.errors import ConfigError, JenkinsError
 from tweakops.files import atomic_write
+from tweakops.report.console import render_table
 
 if TYPE_CHECKING:  # imported when a command runs: python-jenkins and JJB are an extra
-    from tweakops.jenkins_client import BuildInfo, JenkinsClient, SyncChange, TriggerResult
-    from tweakops.jenkins_jobs import ChainKind, JenkinsSettings, RenderedJobs
+    from tweakops.jenkins.client import BuildInfo, JenkinsClient, SyncChange, TriggerResult
+    from tweakops.jenkins.jobs import ChainKind, JenkinsSettings, RenderedJobs
 
 WAIT_SECONDS = 60.0
 JENKINSFILE = "Jenkinsfile"
@@ -53,7 +53,7 @@ class SyncReport:
 def chain_kind_of(client: JenkinsClient) -> ChainKind:
     """Parameterized-trigger links where Jenkins has the plugin; core triggers otherwise, and
     when this user may not list plugins (a link Jenkins cannot load would break the chain)."""
-    from tweakops.jenkins_jobs import PARAMETERIZED_PLUGIN
+    from tweakops.jenkins.jobs import PARAMETERIZED_PLUGIN
 
     return "parameterized" if client.has_plugin(PARAMETERIZED_PLUGIN) else "core"
 
@@ -62,7 +62,7 @@ def sync_jobs(client: JenkinsClient, settings: JenkinsSettings) -> SyncReport:
     """Render jobs/ for this server and sync: the Build Pipeline view where Jenkins has its
     plugin, else (or when Jenkins refuses to load it) a list view; the chain linked with the
     parameterized-trigger plugin where Jenkins has it, else with core triggers."""
-    from tweakops.jenkins_client import PIPELINE_PLUGIN, MissingPlugin
+    from tweakops.jenkins.client import PIPELINE_PLUGIN, MissingPlugin
 
     has_plugin = client.has_plugin(PIPELINE_PLUGIN)  # None: this user may not list plugins
     chain_kind = chain_kind_of(client)
@@ -95,7 +95,7 @@ CHAIN_LINES = {
 
 def job_name(name: str, settings_path: Path | None) -> str:
     """`job1-pull` means `<prefix>job1-pull`; a name that has the prefix is kept."""
-    from tweakops.jenkins_jobs import load_settings
+    from tweakops.jenkins.jobs import load_settings
 
     try:
         prefix = load_settings(settings_path).prefix
@@ -119,7 +119,7 @@ def parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 def _render(
     settings: JenkinsSettings, pipeline_view: bool, chain_kind: ChainKind = "parameterized"
 ) -> RenderedJobs:
-    from tweakops.jenkins_jobs import render
+    from tweakops.jenkins.jobs import render
 
     try:
         return render(settings, pipeline_view=pipeline_view, chain_kind=chain_kind)
@@ -129,7 +129,7 @@ def _render(
 
 def _client() -> JenkinsClient:
     try:
-        from tweakops.jenkins_client import JenkinsClient, connection_from_env
+        from tweakops.jenkins.client import JenkinsClient, connection_from_env
     except ImportError as exc:
         raise JenkinsError(f"{exc.name} is not installed: {INSTALL}") from None
     return JenkinsClient(connection_from_env())
@@ -169,7 +169,7 @@ def jenkins_group() -> None:
 @click.pass_context
 def sync_command(ctx: click.Context, settings_path: Path | None, dry_run_dir: Path | None) -> None:
     """Create or update the six jobs and the view; only what changed is pushed."""
-    from tweakops.jenkins_jobs import load_settings, write_rendered
+    from tweakops.jenkins.jobs import load_settings, write_rendered
 
     settings = load_settings(settings_path)
     if dry_run_dir is not None:
@@ -203,7 +203,7 @@ def init_command(folder: Path, force: bool) -> None:
     Jenkins then checks the repository out and the pipeline trains that checkout: no
     REPO_URL to set, no parameters needed for the first build.
     """
-    from tweakops.jenkins_jobs import ROOT
+    from tweakops.jenkins.jobs import ROOT
 
     ours = (ROOT / JENKINSFILE).read_text()
     target = folder / JENKINSFILE
@@ -229,7 +229,7 @@ def trigger_command(
     ctx: click.Context, job: str, pairs: tuple[str, ...], wait: bool, settings_path: Path | None
 ) -> None:
     """Start a build of JOB (its parameters' defaults, overridden by --param)."""
-    from tweakops.jenkins_jobs import REQUIRED_PARAMS
+    from tweakops.jenkins.jobs import REQUIRED_PARAMS
 
     name, params = job_name(job, settings_path), parse_params(pairs)
     for key, value in params.items():
@@ -312,7 +312,7 @@ def _email_line(client: JenkinsClient, job: str, result: TriggerResult, again: b
 @click.pass_context
 def status_command(ctx: click.Context, settings_path: Path | None) -> None:
     """The last build of each job of the chain, upstream first, with its result and URL."""
-    from tweakops.jenkins_jobs import chain, load_settings
+    from tweakops.jenkins.jobs import chain, load_settings
 
     rendered = _render(load_settings(settings_path), pipeline_view=True)
     ordered = chain(rendered)

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from tweakops.cli_common import (
+from tweakops.cli.common import (
     context_of,
     emit,
     normalize_source,
@@ -27,17 +27,17 @@ from tweakops.cli_common import (
     store_of,
 )
 from tweakops.config import PULL_OVERRIDES, Config, apply_overrides
-from tweakops.console import Console
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError
 from tweakops.files import atomic_write
-from tweakops.gitpull import check_source
-from tweakops.jenkins_build import describe_build
+from tweakops.jenkins.build import describe_build
 from tweakops.pipeline import EXIT_NOT_REACHED, run_pipeline
+from tweakops.pull.git import check_source
 from tweakops.redact import redact
+from tweakops.report.console import Console
+from tweakops.report.status import as_json, run_snapshot
 from tweakops.runtime import get_runtime
 from tweakops.stages import inspect, notify, pull, train, tune
-from tweakops.status import as_json, run_snapshot
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,7 +24,7 @@ from tweakops.errors import TweakopsError
 from tweakops.store import RunStore
 
 if TYPE_CHECKING:
-    from tweakops.jenkins_client import JenkinsClient
+    from tweakops.jenkins.client import JenkinsClient
 
 log = logging.getLogger("tweakops")
 BUILD_EVENT = "jenkins_build"
@@ -129,7 +129,7 @@ def describe_build(store: RunStore) -> str | None:
 def _client() -> JenkinsClient | None:
     """A client for this agent's JENKINS_URL / JENKINS_USER / JENKINS_API_TOKEN, if set."""
     try:
-        from tweakops.jenkins_client import JenkinsClient, connection_from_env
+        from tweakops.jenkins.client import JenkinsClient, connection_from_env
 
         return JenkinsClient(connection_from_env(), timeout=10)
     except (ImportError, TweakopsError) as exc:  # no Jenkins client or credentials here

@@ -46,7 +46,7 @@ from tweakops.files import atomic_write, fsync_dir
 from tweakops.store import default_home
 
 if TYPE_CHECKING:  # python-jenkins is an optional dependency: imported when a push needs it
-    from tweakops.jenkins_client import JenkinsConnection
+    from tweakops.jenkins.client import JenkinsConnection
 
 HOOK_NAME = "post-receive"
 SETTINGS_FILE = "tweakops-hook.json"
@@ -228,7 +228,7 @@ def _handle_push(bare_repo: Path, branch: str, sha: str) -> str:
 def trigger_jenkins(job: str, url: str | None, sha: str, branch: str) -> str:
     """Start JOB with REF=SHA and BRANCH=<the pushed branch> (those of them the job takes);
     the line to show the pusher."""
-    from tweakops.jenkins_client import JenkinsClient
+    from tweakops.jenkins.client import JenkinsClient
 
     client = JenkinsClient(jenkins_connection(url), timeout=JENKINS_TIMEOUT)
     queued = client.trigger(job, optional={"REF": sha, "BRANCH": branch})
@@ -246,7 +246,7 @@ def jenkins_connection(url: str | None, env: Mapping[str, str] | None = None) ->
     file, but that file's token only goes to the server the file names.
     """
     from tweakops.errors import JenkinsError
-    from tweakops.jenkins_client import connection_from_env
+    from tweakops.jenkins.client import connection_from_env
 
     env = os.environ if env is None else env
     if not url:
@@ -369,7 +369,7 @@ def _new_log(logs: Path, sha: str) -> Path:
 
 def default_job() -> str:
     """job1 as `tweakops jenkins sync` names it: jobs/settings.yaml's prefix + job1-pull."""
-    from tweakops.jenkins_jobs import load_settings
+    from tweakops.jenkins.jobs import load_settings
 
     try:
         return f"{load_settings().prefix}{DEFAULT_JOB}"

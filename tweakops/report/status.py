@@ -7,10 +7,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from tweakops.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
-from tweakops.inspected import Inspected
+from tweakops.analysis.record import Inspected
 from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord, best_trial
 from tweakops.redact import redact, redact_deep
+from tweakops.report.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
 from tweakops.store import RunStore
 
 

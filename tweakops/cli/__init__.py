@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from tweakops.cli_common import (
+from tweakops.cli.common import (
     chosen_runs,
     color_option,
     context_of,
@@ -23,20 +23,20 @@ from tweakops.cli_common import (
     store_of,
     this_build_option,
 )
-from tweakops.cli_hook import hook_group
-from tweakops.cli_images import images_group
-from tweakops.cli_jenkins import jenkins_group
-from tweakops.cli_stages import STAGE_COMMANDS
-from tweakops.console import Console, terminal_width, use_color
+from tweakops.cli.hook import hook_group
+from tweakops.cli.images import images_group
+from tweakops.cli.jenkins import jenkins_group
+from tweakops.cli.stages import STAGE_COMMANDS
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError, explain
-from tweakops.jenkins_build import describe_build
+from tweakops.jenkins.build import describe_build
 from tweakops.redact import redact
+from tweakops.report.console import Console, terminal_width, use_color
+from tweakops.report.status import as_json, render_runs, render_status, run_snapshot
 from tweakops.runtime import get_runtime
 from tweakops.stages import watch
 from tweakops.stages.watch import FAILED, RESUMED, Watched, sweep
 from tweakops.stages.watch import follow as follow_runs
-from tweakops.status import as_json, render_runs, render_status, run_snapshot
 from tweakops.store import RunStore
 
 
@@ -139,7 +139,7 @@ def watch_cmd(
 def _publish_resumed(store: RunStore, watched: Watched, folder: Path) -> None:
     """What a Jenkins build shows of the runs it resumed: their JUnit files and artifacts."""
     from tweakops.artifacts import export_artifacts
-    from tweakops.junit import JUNIT_FILE, write_junit
+    from tweakops.jenkins.junit import JUNIT_FILE, write_junit
 
     for swept in watched.runs:
         if swept.action not in (RESUMED, FAILED):
@@ -179,7 +179,7 @@ def status_cmd(
         return
     store = store_of(obj, read_only=junit_path is None)
     if junit_path is not None:
-        from tweakops.junit import write_junit
+        from tweakops.jenkins.junit import write_junit
 
         write_junit(store, run_ids, junit_path)
     if obj["json"]:
@@ -233,7 +233,7 @@ def report_cmd(
 
     RUN (or --run) picks the run; the default is the latest run, of --source if given.
     """
-    from tweakops.report import copy_report, write_report
+    from tweakops.report.page import copy_report, write_report
 
     ctx = context_of(obj, run_arg or run_id, source, "auto")
     path = write_report(ctx.store, ctx.run.id)

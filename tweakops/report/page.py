@@ -21,12 +21,12 @@ from notify.render import (
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.files import atomic_write
-from tweakops.outcome import run_config, run_outcome
-from tweakops.plots import accuracy_png, epoch_png
 from tweakops.records import WATCHDOG_EVENTS, EventRecord, StageRecord, TrialRecord
-from tweakops.report_html import NUMERIC_COLUMNS, cell, esc, facts, figure, link, section, table
-from tweakops.report_inspect import inspect_section
-from tweakops.report_style import CSS, STATUS_MARKS, TRIAL_PILLS
+from tweakops.report.html import NUMERIC_COLUMNS, cell, esc, facts, figure, link, section, table
+from tweakops.report.inspection import inspect_section
+from tweakops.report.outcome import run_config, run_outcome
+from tweakops.report.plots import accuracy_png, epoch_png
+from tweakops.report.style import CSS, STATUS_MARKS, TRIAL_PILLS
 from tweakops.store import RunStore
 from tweakops.trialfiles import read_epochs
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from tweakops.console import COLOR_CHOICES, Console
 from tweakops.context import RunContext
 from tweakops.errors import StoreError
-from tweakops.jenkins_build import runs_of_this_build
+from tweakops.jenkins.build import runs_of_this_build
 from tweakops.plan import run_runtime
-from tweakops.status import as_json
+from tweakops.report.console import COLOR_CHOICES, Console
+from tweakops.report.status import as_json
 from tweakops.store import RunStore, default_home
 
 RUNTIMES = click.Choice(["auto", "local", "docker"])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from training.notebook import cell_label, code_cells
-from tweakops.entrypoints import find_entrypoint
+from tweakops.analysis.entrypoints import find_entrypoint
 from tweakops.errors import InspectError
 
 KERAS_IMAGE = "tweakops/keras:latest"
@@ -58,7 +58,7 @@ class InspectResult:
     entrypoint: str
     files_read: int
     skipped: tuple[str, ...] = ()  # files or notebook cells that did not parse, with the reason
-    entrypoint_rule: str = ""  # why this entrypoint (tweakops/entrypoints.py)
+    entrypoint_rule: str = ""  # why this entrypoint (tweakops/analysis/entrypoints.py)
     entrypoint_evidence: str = ""  # e.g. where it writes accuracy.txt
 
     def to_dict(self) -> dict[str, Any]:

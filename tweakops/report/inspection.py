@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from notify import RunOutcome
-from tweakops.inspected import Inspected
-from tweakops.report_html import cell, esc, facts, table
+from tweakops.analysis.record import Inspected
+from tweakops.report.html import cell, esc, facts, table
 from tweakops.store import RunStore
 from tweakops.trialfiles import TrialFileRefused, read_text
 from tweakops.trials import CHANGES_FILE

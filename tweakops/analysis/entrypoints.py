@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tweakops.code_units import CodeUnit, read_units
+from tweakops.analysis.code_units import CodeUnit, read_units
 from tweakops.errors import InspectError
 
 NOT_ENTRYPOINTS = frozenset({"setup.py", "conftest.py", "__init__.py", "noxfile.py"})

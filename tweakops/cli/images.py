@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from tweakops.console import Console, render_table
-from tweakops.runtime.images import (
+from tweakops.images.build import (
     IMAGE_NAMES,
     OFFLINE_BASE,
     BuiltImage,
@@ -19,6 +18,7 @@ from tweakops.runtime.images import (
     build_image,
     list_images,
 )
+from tweakops.report.console import Console, render_table
 
 base_option = click.option(
     "--base",

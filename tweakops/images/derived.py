@@ -21,10 +21,10 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from tweakops.console import Console
 from tweakops.files import atomic_write
-from tweakops.runtime import _wheelhouse as wheelhouse
-from tweakops.runtime.images import REPO_ROOT, ImageError, cache_dir, engine, local_id
+from tweakops.images import _wheelhouse as wheelhouse
+from tweakops.images.build import REPO_ROOT, ImageError, cache_dir, engine, local_id
+from tweakops.report.console import Console
 
 DEPS_DOCKERFILE = REPO_ROOT / "docker" / "deps" / "Dockerfile"
 DERIVED_LABEL = "tweakops.derived-from"
@@ -87,7 +87,7 @@ def ensure_derived(
             extra = {
                 "SITE_PACKAGES": site_packages,
                 DERIVED_LABEL: base,
-                "tweakops.requirements": " ".join(sorted(requirements)),
+                "tweakops.analysis.requirements": " ".join(sorted(requirements)),
                 "tweakops.added": ", ".join(added),
             }
             log = cache / "logs" / f"build-deps-{key}.log"

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tweakops.console import Console
 from tweakops.files import atomic_write
+from tweakops.images.build import ImageError, ImageRecipe
+from tweakops.report.console import Console
 from tweakops.runtime._process import stream_to_log
-from tweakops.runtime.images import ImageError, ImageRecipe
 
 PYTHON_VERSION = "3.11"
 GLIBC_MINOR_MAX = 36  # Debian bookworm (the offline base): newer manylinux wheels would not load

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tweakops.analysis.inspection import InspectResult
 from tweakops.environment import Environment
-from tweakops.inspection import InspectResult
 from tweakops.knobs import Knob
 
 CHECKPOINT_WORDS = {

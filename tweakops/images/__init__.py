@@ -1,0 +1,2 @@
+"""Building the trial images offline: framework images, the base image, the wheelhouse and the
+images derived for a repository's own requirements."""

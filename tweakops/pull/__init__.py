@@ -1,0 +1,1 @@
+"""Stage 1, pull: the repository cloned or fast-forwarded at the pushed commit (gitpython)."""
