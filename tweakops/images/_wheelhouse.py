@@ -25,7 +25,7 @@ from typing import Any
 
 from tweakops.files import atomic_write
 from tweakops.images.build import ImageError, ImageRecipe
-from tweakops.report.console import Console
+from tweakops.report.console import Console, clip
 from tweakops.runtime._process import stream_to_log
 
 PYTHON_VERSION = "3.11"
@@ -230,7 +230,7 @@ def run_build(
                     out.write(f"{item['error']}\n")
                     detail = trace.last_error or first_line(str(item["error"]))
                     raise ImageError(
-                        f"building {image} failed at step '{_clip(trace.step, 80)}': {detail}; "
+                        f"building {image} failed at step '{clip(trace.step, 80)}': {detail}; "
                         f"see {log}"
                     )
         except errors.DockerException as exc:
@@ -249,16 +249,12 @@ class _BuildTrace:
         text = line.strip()
         if text.startswith("Step ") and " : " in text:
             self.step, self.last_error = text.split(" : ", 1)[1], ""
-            self.console.say("  " + _clip(text, 110))
+            self.console.say("  " + clip(text, 110))
         elif ERROR_LINE.match(text) or " error: " in f" {text.lower()}":
             self.last_error = text
-            self.console.say("    " + _clip(text, 160))
+            self.console.say("    " + clip(text, 160))
         elif text.startswith(("Installing collected packages", "Successfully installed")):
-            self.console.say("    " + _clip(text, 110))
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+            self.console.say("    " + clip(text, 110))
 
 
 def first_line(text: str) -> str:
