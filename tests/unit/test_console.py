@@ -216,3 +216,35 @@ def test_a_string_cell_is_taken_literally() -> None:
 def test_terminal_width_only_for_a_terminal(tty: bool) -> None:
     width = terminal_width(FakeStream(tty))
     assert (width is not None and width > 0) if tty else width is None
+
+
+@pytest.mark.parametrize(
+    ("tty", "env", "color"),
+    [(True, {"CI": "true"}, None), (True, {"NO_COLOR": "1"}, None), (False, {}, True)],
+    ids=["ci", "no-color", "always-into-a-pipe"],
+)
+def test_an_activity_draws_no_spinner_into_a_log(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, env: dict[str, str], color: bool | None
+) -> None:
+    for name in ("CI", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    stream = FakeStream(tty)
+    console = Console(stream, color=color)
+    with console.activity("building x") as activity:
+        activity.update("Step 2/3")
+        console.say("  Step 1/3 : FROM base")
+    assert strip_ansi(stream.getvalue()) == "  Step 1/3 : FROM base\n"
+    assert "building" not in stream.getvalue() and "\r" not in stream.getvalue()
+
+
+def test_progress_lines_are_written_as_given_never_wrapped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    stream = FakeStream(True)
+    line = "      trial 3 epoch 2: accuracy=0.9844\t" + "w" * 300 + " [bold]x[/bold]"
+    Console(stream).say(line)
+    assert stream.getvalue() == line + "\n"

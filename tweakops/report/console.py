@@ -8,17 +8,19 @@ width, so rich's own guesses (its environment variables, Jupyter) never change t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import sys
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console as RichConsole
 from rich.console import ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.segment import Segment
+from rich.status import Status
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -70,14 +72,17 @@ def terminal_width(stream: TextIO) -> int | None:
     return shutil.get_terminal_size().columns
 
 
-def rich_console(file: TextIO, color: bool, width: int = _UNBOUNDED) -> RichConsole:
-    """A rich console on `file` that colours exactly when `color` (standard ANSI colours)."""
+def rich_console(
+    file: TextIO, color: bool, width: int = _UNBOUNDED, live: bool = False
+) -> RichConsole:
+    """A rich console on `file` that colours exactly when `color` (standard ANSI colours),
+    and draws spinners only when `live` (an interactive terminal)."""
     return RichConsole(
         file=file,
         color_system="standard" if color else None,
         force_terminal=color,
         force_jupyter=False,
-        force_interactive=False,
+        force_interactive=live,
         no_color=False,  # the decision is use_color's: --color always beats NO_COLOR
         width=width,
         highlight=False,
@@ -213,6 +218,25 @@ class _Line:
         yield Segment.line()
 
 
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal `stream` itself is (stderr's, not stdout's)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return terminal_width(stream) or _UNBOUNDED
+
+
+class Activity:
+    """What a running spinner says (Console.activity); does nothing without a spinner."""
+
+    def __init__(self, status: Status | None) -> None:
+        self._status = status
+
+    def update(self, text: str) -> None:
+        if self._status is not None:
+            self._status.update(redact(text))
+
+
 class Console:
     """Progress lines for people, through rich; tables come back as text (status prints
     them to stdout) and JSON goes straight to stdout elsewhere."""
@@ -223,7 +247,11 @@ class Console:
         self.stream = stream or sys.stderr
         self.color = use_color(self.stream) if color is None else color
         self.quiet = quiet
-        self._out = rich_console(self.stream, self.color)
+        # a spinner only where colour was decided by a real terminal (never into a log)
+        self.live = self.color and use_color(self.stream) and not quiet
+        # a spinner is cut to the terminal (a wrapped one could not be erased); lines are not
+        width = _columns(self.stream) if self.live else _UNBOUNDED
+        self._out = rich_console(self.stream, self.color, width, live=self.live)
 
     def say(self, text: str = "") -> None:
         """One line, redacted, as given: never wrapped or cut (a terminal wraps it, a log
@@ -248,6 +276,16 @@ class Console:
 
     def warn(self, text: str) -> None:
         self._line((f"warning: {text}", "yellow"))
+
+    @contextlib.contextmanager
+    def activity(self, text: str) -> Iterator[Activity]:
+        """A transient spinner saying `text` while the block runs, on an interactive terminal
+        only; elsewhere nothing is drawn (the block's own lines say what happens)."""
+        if not self.live:
+            yield Activity(None)
+            return
+        with self._out.status(redact(text), spinner="dots") as status:
+            yield Activity(status)
 
     def table(
         self, headers: Sequence[str], rows: Sequence[Sequence[Cell]], right: Collection[int] = ()
