@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from tweakops.errors import ConfigError, quoted
 from tweakops.runtime import ExitStatus
+from tweakops.vocabulary import TrialVerdict
 
-OK = "ok"
-CODE_ERROR = "code_error"  # the user's code failed: recorded, never retried
-OOM = "oom"  # the model is too large for its limits: skipped, not retried
-TIMEOUT = "timeout"  # the trial's wall-clock budget ran out
-INFRASTRUCTURE = "infrastructure"  # killed, engine gone, vanished: restarted, bounded
-RESTARTS_EXHAUSTED = "restarts_exhausted"  # infrastructure failures beyond the restart limit
+# The failure classes, kept under their old names (the words are TrialVerdict's).
+OK = TrialVerdict.OK
+CODE_ERROR = TrialVerdict.CODE_ERROR  # the user's code failed: recorded, never retried
+OOM = TrialVerdict.OOM  # the model is too large for its limits: skipped, not retried
+TIMEOUT = TrialVerdict.TIMEOUT  # the trial's wall-clock budget ran out
+INFRASTRUCTURE = TrialVerdict.INFRASTRUCTURE  # killed, engine gone, vanished: restarted, bounded
+RESTARTS_EXHAUSTED = TrialVerdict.RESTARTS_EXHAUSTED  # beyond the restart limit
 
 CONTAINER_KILL_CODES: frozenset[int] = frozenset({137, 143})  # 128 + SIGKILL / SIGTERM
 
@@ -29,7 +31,7 @@ def restartable(verdict: str, progressed: bool) -> bool:
     return progressed and verdict in (CODE_ERROR, OOM)
 
 
-def classify(status: ExitStatus) -> str:
+def classify(status: ExitStatus) -> TrialVerdict:
     """ok, oom, timeout, infrastructure or code_error for one ended attempt."""
     if status.oom_killed:
         return OOM

@@ -1,4 +1,7 @@
-"""The console's tables and colour decision: aligned on visible text, colour only where wanted."""
+"""The console's tables and colour decision: aligned on visible text, colour only where wanted.
+
+Cells are strings or rich Text (`styled`, `status_text`); what is pinned is the text the
+tables print, with and without the ANSI codes of their colours."""
 
 from __future__ import annotations
 
@@ -6,20 +9,31 @@ import io
 import re
 
 import pytest
+from rich.text import Text
 
 from tweakops.report.console import (
     Console,
-    cut,
-    paint,
-    paint_status,
+    clip,
+    render,
     render_table,
-    strip_ansi,
+    status_text,
+    styled,
     terminal_width,
     use_color,
-    visible_len,
 )
 
 ANSI = re.compile(r"\033\[[0-9;]*m")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def shown(cell: Text) -> str:
+    """A styled cell as a colour terminal gets it."""
+    return render([cell], color=True)
+
+
 HEADERS = ["trial", "status", "accuracy", "params"]
 ROWS = [
     ["0", "succeeded", "0.7556", "(defaults)"],
@@ -37,9 +51,9 @@ class FakeStream(io.StringIO):
         return self.tty
 
 
-def coloured_rows() -> list[list[str]]:
+def coloured_rows() -> list[list[str | Text]]:
     return [
-        [paint(n, "bold"), paint_status(status), paint(acc, "bold"), params]
+        [styled(n, "bold"), status_text(status), styled(acc, "bold"), params]
         for n, status, acc, params in ROWS
     ]
 
@@ -85,21 +99,21 @@ def test_coloured_cells_line_up_on_screen_in_every_row() -> None:
 
 
 def test_status_words_get_their_colours_and_unknown_words_stay_plain() -> None:
-    assert paint_status("reached") == "\033[32mreached\033[0m"
-    assert paint_status("succeeded") == "\033[32msucceeded\033[0m"
-    assert paint_status("failed") == "\033[31mfailed\033[0m"
-    assert paint_status("not_reached") == "\033[31mnot_reached\033[0m"
-    assert paint_status("running") == "\033[33mrunning\033[0m"
+    assert shown(status_text("reached")) == "\033[32mreached\033[0m"
+    assert shown(status_text("succeeded")) == "\033[32msucceeded\033[0m"
+    assert shown(status_text("failed")) == "\033[31mfailed\033[0m"
+    assert shown(status_text("not_reached")) == "\033[31mnot_reached\033[0m"
+    assert shown(status_text("running")) == "\033[33mrunning\033[0m"
     for word in ("pruned", "cancelled", "skipped"):
-        assert paint_status(word) == f"\033[2m{word}\033[0m"
-    assert paint_status("pending") == "pending"
-    assert paint_status("failed", enabled=False) == "failed"
+        assert shown(status_text(word)) == f"\033[2m{word}\033[0m"
+    assert shown(status_text("pending")) == "pending"
+    assert shown(status_text("failed", enabled=False)) == "failed"
 
 
-def test_visible_len_ignores_colour_codes() -> None:
-    assert visible_len(paint("0.9911", "bold")) == 6
-    assert visible_len(paint_status("not_reached")) == len("not_reached")
-    assert visible_len("—") == 1
+def test_a_styled_cell_is_plain_text_without_colour() -> None:
+    assert render([status_text("not_reached")]) == "not_reached"
+    assert render([styled("0.9911", "bold")], color=False) == "0.9911"
+    assert render_table(["a"], [[styled("—", "bold")]], color=False).splitlines()[-1] == "—"
 
 
 def test_header_is_bold_only_with_colour() -> None:
@@ -179,13 +193,58 @@ def test_a_width_too_narrow_for_the_other_columns_keeps_the_header_of_the_last()
     assert lines[0].endswith("params") and lines[1].endswith("------")
 
 
-def test_cut_keeps_the_colour_around_a_painted_cell() -> None:
-    assert cut(paint("lr=0.003 epochs=40", "bold"), 6) == paint("lr=0.…", "bold")
-    assert cut("short", 6) == "short"
-    assert visible_len(cut(paint("a", "red") + "bcdefg", 4)) == 4  # not paint()'s shape: plain
+def test_a_cut_cell_keeps_its_colour() -> None:
+    rows = [["0", styled("lr=0.003 epochs=40", "bold")]]
+    table = render_table(["n", "params"], rows, color=True, width=9)
+    assert table.splitlines()[-1] == "0  \033[1mlr=0.…\033[0m"
+    mixed = [["0", Text.assemble(("a", "red"), "bcdefg")]]
+    assert strip_ansi(render_table(["n", "p"], mixed, color=True, width=7)).endswith("  abc…")
+
+
+def test_clip_cuts_like_a_table_cell() -> None:
+    assert clip("lr=0.003 epochs=40", 6) == "lr=0.…"
+    assert clip("short", 6) == "short"
+
+
+def test_a_string_cell_is_taken_literally() -> None:
+    assert render_table(["p"], [["units=[64, 32] [bold]x[/bold]"]]).splitlines()[-1] == (
+        "units=[64, 32] [bold]x[/bold]"
+    )
 
 
 @pytest.mark.parametrize("tty", [True, False])
 def test_terminal_width_only_for_a_terminal(tty: bool) -> None:
     width = terminal_width(FakeStream(tty))
     assert (width is not None and width > 0) if tty else width is None
+
+
+@pytest.mark.parametrize(
+    ("tty", "env", "color"),
+    [(True, {"CI": "true"}, None), (True, {"NO_COLOR": "1"}, None), (False, {}, True)],
+    ids=["ci", "no-color", "always-into-a-pipe"],
+)
+def test_an_activity_draws_no_spinner_into_a_log(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, env: dict[str, str], color: bool | None
+) -> None:
+    for name in ("CI", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    stream = FakeStream(tty)
+    console = Console(stream, color=color)
+    with console.activity("building x") as activity:
+        activity.update("Step 2/3")
+        console.say("  Step 1/3 : FROM base")
+    assert strip_ansi(stream.getvalue()) == "  Step 1/3 : FROM base\n"
+    assert "building" not in stream.getvalue() and "\r" not in stream.getvalue()
+
+
+def test_progress_lines_are_written_as_given_never_wrapped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    stream = FakeStream(True)
+    line = "      trial 3 epoch 2: accuracy=0.9844\t" + "w" * 300 + " [bold]x[/bold]"
+    Console(stream).say(line)
+    assert stream.getvalue() == line + "\n"

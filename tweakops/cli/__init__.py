@@ -38,6 +38,7 @@ from tweakops.stages import watch
 from tweakops.stages.watch import FAILED, RESUMED, Watched, sweep
 from tweakops.stages.watch import follow as follow_runs
 from tweakops.store import RunStore
+from tweakops.vocabulary import RunStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,7 +105,7 @@ def watch_cmd(
     if all_runs:
 
         def contexts() -> list[RunContext]:
-            runs = [r for r in store.list_runs(limit=10_000) if r.status == "running"]
+            runs = [r for r in store.list_runs(limit=10_000) if r.status == RunStatus.RUNNING]
             return [RunContext(store, r, console, r.runtime or runtime) for r in runs]
     else:
         if run_id is None and not has_run(obj, source):

@@ -25,7 +25,7 @@ from typing import Any
 
 from tweakops.files import atomic_write
 from tweakops.images.build import ImageError, ImageRecipe
-from tweakops.report.console import Console
+from tweakops.report.console import Activity, Console, clip
 from tweakops.runtime._process import stream_to_log
 
 PYTHON_VERSION = "3.11"
@@ -183,7 +183,8 @@ def build_lock(path: Path, say: Callable[[str], None]) -> Iterator[None]:
 def _build_unlocked(
     client: Any, the_recipe: ImageRecipe, base: str, tag: str, cache: Path, console: Console
 ) -> None:
-    house = ensure_wheelhouse(the_recipe, cache, console.say)
+    with console.activity(f"downloading the wheels of {the_recipe.name}"):
+        house = ensure_wheelhouse(the_recipe, cache, console.say)
     how = "reused" if house.reused else f"downloaded in {house.seconds:.1f} s"
     console.say(f"  wheels: {house.files} files, {house.megabytes:.0f} MB, {how} ({house.path})")
     log = cache / "logs" / f"build-{the_recipe.name}-{tag.rsplit(':', 1)[1]}.log"
@@ -216,7 +217,8 @@ def run_build(
     for key, value in (extra or {}).items():
         (labels if key.startswith("tweakops.") else buildargs)[key] = value
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w", encoding="utf-8") as out:
+    with log.open("w", encoding="utf-8") as out, console.activity(f"building {tag}") as activity:
+        trace.activity = activity
         try:
             for item in client.api.build(
                 path=str(context), tag=tag, pull=False,
@@ -230,7 +232,7 @@ def run_build(
                     out.write(f"{item['error']}\n")
                     detail = trace.last_error or first_line(str(item["error"]))
                     raise ImageError(
-                        f"building {image} failed at step '{_clip(trace.step, 80)}': {detail}; "
+                        f"building {image} failed at step '{clip(trace.step, 80)}': {detail}; "
                         f"see {log}"
                     )
         except errors.DockerException as exc:
@@ -242,6 +244,7 @@ class _BuildTrace:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.activity = Activity(None)  # the build's spinner, told each step
         self.step = self.last_error = ""
 
     def feed(self, line: str) -> None:
@@ -249,16 +252,13 @@ class _BuildTrace:
         text = line.strip()
         if text.startswith("Step ") and " : " in text:
             self.step, self.last_error = text.split(" : ", 1)[1], ""
-            self.console.say("  " + _clip(text, 110))
+            self.console.say("  " + clip(text, 110))
+            self.activity.update(clip(text, 110))
         elif ERROR_LINE.match(text) or " error: " in f" {text.lower()}":
             self.last_error = text
-            self.console.say("    " + _clip(text, 160))
+            self.console.say("    " + clip(text, 160))
         elif text.startswith(("Installing collected packages", "Successfully installed")):
-            self.console.say("    " + _clip(text, 110))
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+            self.console.say("    " + clip(text, 110))
 
 
 def first_line(text: str) -> str:

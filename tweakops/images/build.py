@@ -306,9 +306,10 @@ def build_base(
     log = cache_dir(None) / "logs" / f"base-{suite}.log"
     console.stage_start(f"base {tag}", f"debootstrap {suite} from {mirror} (log {log})")
     try:
-        image_id = _baseimage.make_base(
-            client, executable, tag, (suite, mirror), workdir, log, console.say
-        )
+        with console.activity(f"debootstrap {suite} into {tag}"):
+            image_id = _baseimage.make_base(
+                client, executable, tag, (suite, mirror), workdir, log, console.say
+            )
     except _sdk().errors.DockerException as exc:
         raise ImageError(f"importing {tag} failed: {_first_line(str(exc))}") from exc
     seconds = time.monotonic() - started

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from tweakops.errors import TweakopsError
 from tweakops.store import RunStore
+from tweakops.vocabulary import NOT_RUN_STAGES
 
 if TYPE_CHECKING:
     from tweakops.jenkins.client import JenkinsClient
@@ -95,7 +96,7 @@ def description(store: RunStore, run_ids: list[str]) -> str:
     lines = []
     for run_id in run_ids:
         run = store.get_run(run_id)
-        stages = [s for s in store.stages(run_id) if s.status not in ("pending", "skipped")]
+        stages = [s for s in store.stages(run_id) if s.status not in NOT_RUN_STAGES]
         last = max(stages, key=lambda s: s.started or 0.0) if stages else None
         what = f"{last.name} {last.status}" if last else run.status
         detail = (last.error or last.result.get("summary", "")) if last else ""

@@ -12,11 +12,12 @@ from tweakops.report.html import cell, esc, facts, table
 from tweakops.store import RunStore
 from tweakops.trialfiles import TrialFileRefused, read_text
 from tweakops.trials import CHANGES_FILE
+from tweakops.vocabulary import StageStatus
 
 
 def inspect_section(store: RunStore, run_id: str, outcome: RunOutcome) -> str:
     stage = store.get_stage(run_id, "inspect")
-    inspected = Inspected.read(stage.result) if stage.status == "succeeded" else None
+    inspected = Inspected.read(stage.result) if stage.status == StageStatus.SUCCEEDED else None
     if inspected is None:
         why = stage.error or f"the inspect stage is {stage.status}"
         return f'<p class="empty">Nothing recorded: {esc(why)}.</p>'

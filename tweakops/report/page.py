@@ -29,6 +29,7 @@ from tweakops.report.plots import accuracy_png, epoch_png
 from tweakops.report.style import CSS, STATUS_MARKS, TRIAL_PILLS
 from tweakops.store import RunStore
 from tweakops.trialfiles import read_epochs
+from tweakops.vocabulary import StageStatus, TrialVerdict
 
 log = logging.getLogger("tweakops")
 REPORT_FILE = "report.html"  # in the run folder
@@ -141,9 +142,9 @@ def _stage_box(stage: StageRecord) -> str:
 
 
 def _idle_note(stage: StageRecord) -> str:
-    if stage.status == "running" and stage.started is not None:
+    if stage.status == StageStatus.RUNNING and stage.started is not None:
         return "running since " + time.strftime("%H:%M:%S", time.localtime(stage.started))
-    return "not started" if stage.status == "pending" else ""
+    return "not started" if stage.status == StageStatus.PENDING else ""
 
 
 def _accuracy_figure(outcome: RunOutcome) -> str:
@@ -179,7 +180,7 @@ def _trial_table(outcome: RunOutcome) -> str:
         return '<p class="empty">No trials.</p>'
     best = outcome.best.number if outcome.best else None
     trials = sorted(outcome.trials, key=lambda t: t.number)
-    notes = [t.error or ("" if t.verdict in (None, "ok") else t.verdict) or "" for t in trials]
+    notes = [t.error or (t.verdict if t.verdict != TrialVerdict.OK else "") or "" for t in trials]
     body = []
     for trial, row, note in zip(trials, trial_rows(outcome), notes, strict=True):
         is_best = trial.number == best

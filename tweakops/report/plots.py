@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tweakops.files import atomic_write
 from tweakops.records import TrialRecord
+from tweakops.vocabulary import TrialStatus
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -25,8 +26,8 @@ _NOT_METRICS = frozenset({"epoch", "time", "pid"})  # what training.log_epoch ad
 def accuracy_png(trials: Sequence[TrialRecord], threshold: float, metric: str) -> bytes:
     """A PNG of the trials' metric with the best-so-far line and the threshold."""
     scored = [(t.number, t.accuracy) for t in trials if t.accuracy is not None]
-    failed = [t.number for t in trials if t.status == "failed"]
-    stopped = [t.number for t in trials if t.status in ("pruned", "cancelled")]
+    failed = [t.number for t in trials if t.status == TrialStatus.FAILED]
+    stopped = [t.number for t in trials if t.status in (TrialStatus.PRUNED, TrialStatus.CANCELLED)]
     figure, axes = _pyplot().subplots(figsize=(7, 3.6), dpi=100)
     if scored:
         numbers, values = zip(*scored, strict=True)

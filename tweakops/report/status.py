@@ -7,11 +7,25 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from tweakops.analysis.record import Inspected
 from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord, best_trial
 from tweakops.redact import redact, redact_deep
-from tweakops.report.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
+from tweakops.report.console import (
+    Cell,
+    fmt_accuracy,
+    fmt_params,
+    fmt_seconds,
+    make_table,
+    render,
+    status_text,
+    styled,
+)
 from tweakops.store import RunStore
+from tweakops.vocabulary import StageStatus
 
 
 def run_snapshot(store: RunStore, run_id: str) -> dict[str, Any]:
@@ -31,45 +45,44 @@ def render_status(
     """The run, its stages and trials as tables; status words coloured when `color`; the
     last column of each table cut to `width` (a terminal's) when given."""
     run = store.get_run(run_id)
-    head = [
+    status = Text.assemble("status: ", status_text(run.status, color))
+    head: list[RenderableType] = [
         f"run {run.id}  {run.source}" + (f" @ {run.sha[:10]}" if run.sha else ""),
-        f"status: {paint_status(run.status, color)}" + (f" — {run.verdict}" if run.verdict else ""),
+        status.append(f" — {run.verdict}" if run.verdict else ""),
         f"folder: {store.run_dir(run.id)}",
         *_runtime_line(store, run.id),
         *_inspect_lines(store, run.id),
         "",
     ]
-    stages = render_table(
-        ["stage", "status", "seconds", "summary"],
+    rows: list[list[Cell]] = [
         [
-            [
-                s.name,
-                paint_status(s.status, color),
-                fmt_seconds(s.duration),
-                s.error or s.result.get("summary", ""),
-            ]
-            for s in store.stages(run.id)
-        ],
-        right={2},
-        color=color,
-        width=width,
-    )
+            s.name,
+            status_text(s.status, color),
+            fmt_seconds(s.duration),
+            s.error or s.result.get("summary", ""),
+        ]
+        for s in store.stages(run.id)
+    ]
+    headers = ["stage", "status", "seconds", "summary"]
+    stages = make_table(headers, rows, right={2}, color=color, width=width)
     parts = [*head, stages]
     trials = store.trials(run.id)
     if trials:
         parts += ["", _trial_table(trials, color, width)]
     recoveries = [e for e in store.events(run.id) if e.kind in WATCHDOG_EVENTS]
     if recoveries:
-        rows = [[time.strftime("%H:%M:%S", time.localtime(e.time)), e.message] for e in recoveries]
-        table = render_table(["watchdog", "what happened"], rows, color=color, width=width)
+        events: list[list[Cell]] = [
+            [time.strftime("%H:%M:%S", time.localtime(e.time)), e.message] for e in recoveries
+        ]
+        table = make_table(["watchdog", "what happened"], events, color=color, width=width)
         parts += ["", table]
-    return redact("\n".join(parts))
+    return redact(render(parts, color))
 
 
-def _trial_table(trials: list[TrialRecord], color: bool, width: int | None) -> str:
+def _trial_table(trials: list[TrialRecord], color: bool, width: int | None) -> Table:
     """One row per trial; the best one (highest metric, earliest on a tie) in bold."""
     best = best_trial(trials)
-    rows = []
+    rows: list[list[Cell]] = []
     for t in trials:
         bold = color and best is not None and t.number == best.number
         cells = [
@@ -79,36 +92,36 @@ def _trial_table(trials: list[TrialRecord], color: bool, width: int | None) -> s
             fmt_seconds(t.duration),
             str(t.restarts),
             _handle(t.handle),
-            _params(t.params) if t.params else "(defaults)",
+            fmt_params(t.params) if t.params else "(defaults)",
         ]
         rows.append(
             [
-                paint_status(cell, color) if i == 1 else paint(cell, "bold", bold)
+                status_text(cell, color) if i == 1 else styled(cell, "bold", bold)
                 for i, cell in enumerate(cells)
             ]
         )
     headers = ["trial", "status", "accuracy", "seconds", "restarts", "process", "params"]
-    return render_table(headers, rows, right={0, 2, 3, 4}, color=color, width=width)
+    return make_table(headers, rows, right={0, 2, 3, 4}, color=color, width=width)
 
 
 def render_runs(
     store: RunStore, runs: list[RunRecord], color: bool = False, width: int | None = None
 ) -> str:
     """One line per run: its status (coloured when `color`), best metric, commit and source."""
-    rows = []
+    rows: list[list[Cell]] = []
     for run in runs:
         scored = [t.accuracy for t in store.trials(run.id) if t.accuracy is not None]
         rows.append(
             [
                 run.id,
-                paint_status(run.status, color),
+                status_text(run.status, color),
                 fmt_accuracy(max(scored) if scored else None),
                 (run.sha or "")[:10],
                 run.source,
             ]
         )
     headers = ["run", "status", "best", "commit", "source"]
-    return redact(render_table(headers, rows, right={2}, color=color, width=width))
+    return redact(render([make_table(headers, rows, right={2}, color=color, width=width)], color))
 
 
 def _runtime_line(store: RunStore, run_id: str) -> list[str]:
@@ -122,7 +135,7 @@ def _runtime_line(store: RunStore, run_id: str) -> list[str]:
 def _inspect_lines(store: RunStore, run_id: str) -> list[str]:
     """What inspect found and applied: entrypoint, environment, checkpoints, knobs."""
     stage = store.get_stage(run_id, "inspect")
-    inspected = Inspected.read(stage.result) if stage.status == "succeeded" else None
+    inspected = Inspected.read(stage.result) if stage.status == StageStatus.SUCCEEDED else None
     return [f"{label}: {text}" for label, text in inspected.facts()] if inspected else []
 
 
@@ -137,9 +150,3 @@ def _handle(handle: str | None) -> str:
 def as_json(data: Any) -> str:
     """JSON for scripts; strings redacted like everything tweakops shows."""
     return json.dumps(redact_deep(data), indent=2, sort_keys=True, default=str)
-
-
-def _params(params: dict[str, Any]) -> str:
-    return " ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items())
-    )

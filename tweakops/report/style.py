@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from tweakops.vocabulary import StageStatus, TrialStatus
+
 # status → (fill, ink). The word is always written too, and the border style differs
 # (failed thick, skipped dashed, pending dotted), so the boxes read in greyscale as well.
 STATUS_COLORS: dict[str, tuple[str, str]] = {
-    "succeeded": ("#dcf3e3", "#1a7f37"),
-    "failed": ("#fde2e1", "#b42318"),
-    "skipped": ("#eceff3", "#59636e"),
-    "running": ("#fff1c2", "#9a6700"),
-    "pending": ("#fafbfc", "#8c959f"),
+    StageStatus.SUCCEEDED: ("#dcf3e3", "#1a7f37"),
+    StageStatus.FAILED: ("#fde2e1", "#b42318"),
+    StageStatus.SKIPPED: ("#eceff3", "#59636e"),
+    StageStatus.RUNNING: ("#fff1c2", "#9a6700"),
+    StageStatus.PENDING: ("#fafbfc", "#8c959f"),
 }
-STATUS_MARKS = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "running": "●", "pending": "○"}
-TRIAL_PILLS = {"succeeded": "succeeded", "failed": "failed", "running": "running"}  # else grey
+STATUS_MARKS: dict[str, str] = {
+    StageStatus.SUCCEEDED: "✓",
+    StageStatus.FAILED: "✗",
+    StageStatus.SKIPPED: "↷",
+    StageStatus.RUNNING: "●",
+    StageStatus.PENDING: "○",
+}
+# A trial's status → its pill's class; any other status is grey.
+TRIAL_PILLS: dict[str, str] = {
+    TrialStatus.SUCCEEDED: "succeeded",
+    TrialStatus.FAILED: "failed",
+    TrialStatus.RUNNING: "running",
+}
 
 
 def _status_rules() -> str:

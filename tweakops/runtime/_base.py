@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-State = Literal["running", "exited", "missing"]
+from tweakops.vocabulary import ProcessState
+
+State = ProcessState  # the name the backends and callers used before the enum
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class Runtime(ABC):
 
     @abstractmethod
     def status(self, handle: Handle) -> State:
-        """One of "running", "exited" (result known) or "missing" (gone, result unknown)."""
+        """RUNNING, EXITED (result known) or MISSING (gone, result unknown)."""
 
     @abstractmethod
     def kill(self, handle: Handle) -> None:
@@ -154,8 +156,8 @@ class Runtime(ABC):
         return []
 
     def is_alive(self, handle: Handle) -> bool:
-        """Shortcut for the watchdog: status() == "running"."""
-        return self.status(handle) == "running"
+        """Shortcut for the watchdog: status() is RUNNING."""
+        return self.status(handle) == ProcessState.RUNNING
 
     def _check_owner(self, handle: Handle) -> None:
         """Refuse a handle that another runtime started."""

@@ -10,6 +10,7 @@ from typing import BinaryIO
 from tweakops.errors import TrialFailed
 from tweakops.runtime._base import TrialSpec
 from tweakops.trialfiles import TrialFileRefused, open_for_append
+from tweakops.vocabulary import TrialVerdict
 
 MOUNT_POINT = PurePosixPath("/trial")
 CONTAINER_USER = "1000:1000"  # the images' `trainer` user, used when tweakops runs as root
@@ -82,5 +83,5 @@ def open_log(log_path: Path) -> BinaryIO:
         raise TrialFailed(
             f"cannot open the trial log {log_path} ({exc}): it must be a regular file; "
             "remove what stands there and start the trial again",
-            verdict="code_error",
+            verdict=TrialVerdict.CODE_ERROR,
         ) from exc

@@ -47,6 +47,7 @@ from tweakops.runtime._trial_folder import (
     path_inside,
     trial_folder,
 )
+from tweakops.vocabulary import ProcessState, TrialVerdict
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class DockerRuntime(Runtime):
             raise TrialFailed(
                 f"cannot start trial {spec.name!r} in {spec.image}: {_first_line(exc)}; check "
                 f"the entrypoint command {' '.join(spec.command)!r}",
-                verdict="code_error",
+                verdict=TrialVerdict.CODE_ERROR,
             ) from exc
         return Handle(self.name, str(container.id))
 
@@ -158,17 +159,18 @@ class DockerRuntime(Runtime):
         return self._final_status(container)
 
     def status(self, handle: Handle) -> State:
-        """ "running", "exited" (result known) or "missing" (removed, or the engine is gone)."""
+        """RUNNING, EXITED (result known) or MISSING (removed, or the engine is gone)."""
         try:
             container = self._get(handle)
             if container is None:
-                return "missing"
+                return ProcessState.MISSING
             state = container.status
         except _TRANSPORT_ERRORS:
-            return "missing"
+            return ProcessState.MISSING
         if state in _LIVE_STATES:
-            return "running"
-        return "exited" if state in ("exited", "dead") else "missing"  # removing, created
+            return ProcessState.RUNNING
+        ended = state in ("exited", "dead")  # Docker's words; "removing", "created": gone
+        return ProcessState.EXITED if ended else ProcessState.MISSING
 
     def kill(self, handle: Handle) -> None:
         """SIGKILL the container (docker-init passes it on); nothing happens if it is gone."""
@@ -283,7 +285,7 @@ class DockerRuntime(Runtime):
                         f"a container named {name!r} is still running ({stale.short_id}): "
                         f"another tweakops process owns this trial; stop it with "
                         f"`docker rm -f {name}` if it is an orphan",
-                        verdict="infrastructure",
+                        verdict=TrialVerdict.INFRASTRUCTURE,
                     )
             stale.remove(force=True)
         except NotFound:

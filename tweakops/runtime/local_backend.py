@@ -31,6 +31,7 @@ from tweakops.redact import is_secret_name
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._reaper import kill_descendants
 from tweakops.runtime._trial_folder import open_log
+from tweakops.vocabulary import ProcessState, TrialVerdict
 
 PYTHON_ALIASES: frozenset[str] = frozenset({"python", "python3"})
 REAPER = (sys.executable, str(Path(__file__).with_name("_reaper.py")))  # the trial's parent
@@ -98,7 +99,7 @@ class LocalRuntime(Runtime):
             raise TrialFailed(
                 f"cannot start trial {spec.name!r}: {program!r} is not a program on PATH; check "
                 f"the entrypoint command {' '.join(spec.command)!r}",
-                verdict="code_error",
+                verdict=TrialVerdict.CODE_ERROR,
             )
         warm = self._hand_over(spec, workdir, env) if self._warm_runs(spec.command) else None
         if warm is not None:
@@ -121,7 +122,7 @@ class LocalRuntime(Runtime):
             raise TrialFailed(
                 f"cannot start trial {spec.name!r}: {exc}; check the entrypoint command "
                 f"{' '.join(spec.command)!r} and that {workdir} exists",
-                verdict="code_error",
+                verdict=TrialVerdict.CODE_ERROR,
             ) from exc
         with self._lock:
             self._children[child.pid] = child
@@ -143,12 +144,12 @@ class LocalRuntime(Runtime):
         return _exit_status(code)  # it ended by itself just as the budget ran out
 
     def status(self, handle: Handle) -> State:
-        """Own child: "running" or "exited"; foreign pid: "running" or "missing"."""
+        """Own child: RUNNING or EXITED; foreign pid: RUNNING or MISSING."""
         pid = self._pid(handle)
         child = self._child(pid)
         if child is not None:
-            return "running" if child.poll() is None else "exited"
-        return "running" if pid_alive(pid) else "missing"
+            return ProcessState.RUNNING if child.poll() is None else ProcessState.EXITED
+        return ProcessState.RUNNING if pid_alive(pid) else ProcessState.MISSING
 
     def kill(self, handle: Handle) -> None:
         """SIGKILL the attempt's process group; nothing happens if it is already gone."""

@@ -25,6 +25,7 @@ from tweakops.records import (
     TrialRecord,
 )
 from tweakops.redact import redact, redact_deep
+from tweakops.vocabulary import RunStatus, StageStatus
 
 DB_FILE = "tweakops.db"
 _SCHEMA = """
@@ -152,7 +153,7 @@ class RunStore:
             id=run_id,
             source=redact(source),  # a URL's password is used for the pull, never stored
             created=time.time(),
-            status="running",
+            status=RunStatus.RUNNING,
             overrides=dict(overrides or {}),
         )
         self.run_dir(run_id).mkdir(parents=True)
@@ -162,8 +163,8 @@ class RunStore:
                 (run.id, run.source, run.created, run.status, json.dumps(run.overrides)),
             )
             db.executemany(
-                "INSERT INTO tw_stages (run_id, name, status) VALUES (?,?,'pending')",
-                [(run_id, name) for name in STAGES],
+                "INSERT INTO tw_stages (run_id, name, status) VALUES (?,?,?)",
+                [(run_id, name, StageStatus.PENDING) for name in STAGES],
             )
         return run
 
@@ -287,10 +288,10 @@ class RunStore:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT r.* FROM tw_runs r "
-                "JOIN tw_stages p ON p.run_id = r.id AND p.name = ? AND p.status = 'succeeded' "
-                "JOIN tw_stages s ON s.run_id = r.id AND s.name = ? AND s.status = 'pending' "
-                "WHERE r.status != 'failed' ORDER BY r.created",
-                (previous, stage),
+                "JOIN tw_stages p ON p.run_id = r.id AND p.name = ? AND p.status = ? "
+                "JOIN tw_stages s ON s.run_id = r.id AND s.name = ? AND s.status = ? "
+                "WHERE r.status != ? ORDER BY r.created",
+                (previous, StageStatus.SUCCEEDED, stage, StageStatus.PENDING, RunStatus.FAILED),
             ).fetchall()
         return [_run(row) for row in rows]
 
