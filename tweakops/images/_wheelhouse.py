@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib
 import os
 import platform
 import re
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from tweakops.files import atomic_write
-from tweakops.images.build import ImageError, ImageRecipe
+from tweakops.images._recipe import ImageError, ImageRecipe
 from tweakops.report.console import Console
+from tweakops.runtime import docker_engine
 from tweakops.runtime._process import stream_to_log
 
 PYTHON_VERSION = "3.11"
@@ -208,7 +208,7 @@ def run_build(
     """Run the build, echo steps and pip's summary, keep the full log; a failing step raises.
 
     `extra` adds build args, and labels for the keys named `tweakops.*`."""
-    errors = importlib.import_module("docker.errors")
+    errors = docker_engine.sdk().errors
     image, trace = tag.rsplit(":", 1)[0], _BuildTrace(console)
     name = image.rsplit("/", 1)[-1]  # tweakops/<name>: the Dockerfile's IMAGE_NAME
     labels = {"tweakops.content-tag": tag, "tweakops.base": base}
