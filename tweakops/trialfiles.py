@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from training.metric import MetricError as TrialMetricError
 from training.metric import parse_metric
 from tweakops.errors import MetricError, TweakopsError
 
@@ -95,7 +96,10 @@ def read_metric(root: Path, output_dir: Path, workdir: Path, name: str = "accura
             continue
         except TrialFileRefused as exc:
             raise MetricError(str(exc)) from exc
-        return parse_metric(data, path)
+        try:
+            return parse_metric(data, path)
+        except TrialMetricError as exc:  # the harness's format error, in our hierarchy
+            raise MetricError(str(exc)) from exc
     raise MetricError(
         f"no {filename} was written in {output_dir} or {workdir}: the entrypoint must write "
         f"its {name} there (training.write_metric() does it)"
