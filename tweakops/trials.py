@@ -21,12 +21,10 @@ from tweakops.plan import TrialPlan
 from tweakops.progress import EpochProgress
 from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, TrialSpec
-from tweakops.trialfiles import log_tail as _trial_log_tail
-from tweakops.trialfiles import metric_written, read_epochs, read_metric
+from tweakops.trialfiles import CHANGES_FILE, metric_written, read_epochs, read_metric
+from tweakops.trialfiles import trial_log_tail as log_tail
 
-LOG_TAIL_LINES = 20
 STOPPED = ("pruned", "cancelled")  # verdicts of trials the tuner stopped
-CHANGES_FILE = "changes.diff"  # the trial's copy of the code against the repository
 
 
 def trial_folder(ctx: RunContext, number: int) -> Path:
@@ -276,11 +274,6 @@ def _failure_text(outcome: Supervised, config: Config) -> str:
     if outcome.verdict == "restarts_exhausted":
         return f"{text}: restarted {outcome.restarts} time(s) from its checkpoint, then gave up"
     return text
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of a trial's log (trials/NNN/log.txt), read safely from its end."""
-    return _trial_log_tail(path.parent, path, lines)
 
 
 def _last_epoch(output_dir: Path) -> int:
