@@ -6,8 +6,6 @@ missing SDK, a stopped engine or a refused socket reads the same wherever it hap
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from typing import Any
 
@@ -15,17 +13,17 @@ from tweakops.errors import RuntimeUnavailable
 
 DockerClient = Any  # docker.DockerClient: the SDK ships no type hints (and docker/ is data here)
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+SDK_MISSING = "the Docker SDK is missing: pip install 'tweakops[docker]', or use --runtime local"
 
 
 def sdk() -> Any:
     """The Docker SDK module; RuntimeUnavailable when it is not installed."""
-    # The SDK is optional (tweakops[docker]), so it is imported when first needed.
-    found = importlib.util.find_spec("docker")  # a data folder docker/ is a namespace package
-    docker = importlib.import_module("docker") if found else None
-    if not hasattr(docker, "from_env"):
-        raise RuntimeUnavailable(
-            "the Docker SDK is missing: pip install 'tweakops[docker]', or use --runtime local"
-        )
+    try:
+        import docker  # optional (tweakops[docker]) and slow to load: imported when first needed
+    except ImportError as exc:
+        raise RuntimeUnavailable(SDK_MISSING) from exc
+    if not hasattr(docker, "from_env"):  # a data folder docker/ imports as a namespace package
+        raise RuntimeUnavailable(SDK_MISSING)
     return docker
 
 
@@ -35,8 +33,10 @@ def engine_address() -> str:
 
 def transport_errors() -> tuple[type[BaseException], ...]:
     """What the SDK raises when the engine cannot be reached (or refuses a request)."""
-    requests = importlib.import_module("requests")  # a dependency of the SDK
-    return (requests.exceptions.RequestException, sdk().errors.DockerException, OSError)
+    docker = sdk()
+    import requests  # the SDK's own dependency: there whenever the SDK is
+
+    return (requests.exceptions.RequestException, docker.errors.DockerException, OSError)
 
 
 def connect(client: DockerClient | None = None, **options: Any) -> DockerClient:
