@@ -1,4 +1,8 @@
-"""The watchdog: classify failures, restart them from checkpoints (bounded), one per run."""
+"""The watchdog: classify failures, restart them from checkpoints (bounded), one per run.
+
+monitor.sweep resumes interrupted runs (`tweakops watch`, `watch --all`) and monitor.resume
+decides how a trial that lost its process goes on; they are imported from there.
+"""
 
 from monitor._classify import (
     CODE_ERROR,

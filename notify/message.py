@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from notify import render
+from notify.outcome import RunOutcome
 from notify.settings import NotifySettings
 from tweakops.errors import NotifyError
-from tweakops.records import RunRecord, TrialRecord
 
 RUN_HEADER = "X-Tweakops-Run"
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """Everything the report says about one finished run."""
-
-    run: RunRecord
-    trials: tuple[TrialRecord, ...]
-    repo: str
-    commit: str | None
-    branch: str | None
-    metric: str
-    threshold: float
-    reached: bool
-    verdict: str
-    best: TrialRecord | None
-    model_path: str | None = None
-    build_url: str | None = None
-    log_tail: str = ""
-    report_path: str | None = None  # the run's report.html, when it was written
-    settings: str = ""  # "threshold 0.5 from tweakops.yaml; ..." (where each value came from)
 
 
 def build_message(

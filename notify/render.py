@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import html
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from notify.outcome import RunOutcome
 from tweakops.redact import redact
-
-if TYPE_CHECKING:
-    from notify.message import RunOutcome
 
 DASH = "—"
 DEFAULTS = "defaults"  # the params of trial 0: the script's own

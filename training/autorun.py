@@ -28,6 +28,7 @@ def main(argv: list[str]) -> None:
     if not args:
         sys.exit(f"usage: autorun.py [{KERAS_FLAG}] SCRIPT.py|NOTEBOOK.ipynb [ARGS...]")
     sys.path[0] = str(Path(__file__).resolve().parents[1])  # where `training` lives
+    # Imported only now: run by path, this file can import the harness once sys.path has it.
     from training._inject import WARNING, install_keras_checkpoints
     from training.notebook import run_notebook
 

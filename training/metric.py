@@ -6,9 +6,13 @@ import math
 import re
 from pathlib import Path
 
-from tweakops.errors import MetricError
-
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class MetricError(ValueError):
+    """accuracy.txt is missing or unreadable (tweakops.trialfiles reports it as its own)."""
+
+
 _ALLOWED = "one number between 0 and 1, or a percentage up to 100 (e.g. 0.93, 93.0 or 93%)"
 
 

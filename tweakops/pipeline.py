@@ -14,7 +14,7 @@ from tweakops.stages.notify import notify
 from tweakops.stages.pull import pull
 from tweakops.stages.train import train
 from tweakops.stages.tune import tune
-from tweakops.stages.watch import watch
+from tweakops.stages.watch import Watched, watch
 
 EXIT_REACHED = 0
 EXIT_NOT_REACHED = 3
@@ -51,7 +51,7 @@ def _run_stages(ctx: RunContext, start: str, watch_after: bool) -> int:
             _skip_rest(ctx, after=name)
             break
         ctx = ctx.refreshed()
-    last = (("notify", notify), ("watch", watch)) if watch_after else (("notify", notify),)
+    last = (("notify", notify), ("watch", watch_stage)) if watch_after else (("notify", notify),)
     for name, body in last:
         try:
             run_stage(ctx, name, body)
@@ -62,6 +62,16 @@ def _run_stages(ctx: RunContext, start: str, watch_after: bool) -> int:
         raise error
     run = ctx.store.get_run(ctx.run.id)
     return EXIT_REACHED if run.status == "reached" else EXIT_NOT_REACHED
+
+
+def resume_run(ctx: RunContext, stage: str) -> int:
+    """How the watchdog resumes an interrupted run: the stages again from `stage`."""
+    return run_pipeline(ctx, start=stage, watch_after=False)
+
+
+def watch_stage(ctx: RunContext) -> Watched:
+    """The watch stage, resuming through this pipeline."""
+    return watch(ctx, resume_run)
 
 
 def _write_report(ctx: RunContext) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from training.metric import MetricError as TrialMetricError
 from training.metric import parse_metric
 from tweakops.errors import MetricError, TweakopsError
 
@@ -30,6 +31,8 @@ METRIC_CAP = 4 * KIB  # one number
 LOG_TAIL_CAP = 64 * KIB  # the last lines of a log, read backwards from its end
 EPOCHS_CAP = 16 * MIB  # epochs.jsonl: the newest records if it is larger
 TEXT_CAP = 1 * MIB  # changes.diff, a probe's answer, checkpoint metadata
+LOG_TAIL_LINES = 20  # the lines of a failed trial's log a report shows
+CHANGES_FILE = "changes.diff"  # the trial's copy of the code against the repository
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -95,7 +98,10 @@ def read_metric(root: Path, output_dir: Path, workdir: Path, name: str = "accura
             continue
         except TrialFileRefused as exc:
             raise MetricError(str(exc)) from exc
-        return parse_metric(data, path)
+        try:
+            return parse_metric(data, path)
+        except TrialMetricError as exc:  # the harness's format error, in our hierarchy
+            raise MetricError(str(exc)) from exc
     raise MetricError(
         f"no {filename} was written in {output_dir} or {workdir}: the entrypoint must write "
         f"its {name} there (training.write_metric() does it)"
@@ -123,6 +129,11 @@ def read_epochs(root: Path, output_dir: Path) -> list[dict[str, Any]]:
             if isinstance(record, dict) and isinstance(record.get("epoch"), int):
                 records.append(record)
     return records
+
+
+def trial_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a trial's log (trials/NNN/log.txt), read safely from its end."""
+    return log_tail(path.parent, path, lines)
 
 
 def log_tail(root: Path, path: Path, lines: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import Attempt, Probe, Supervised, supervise
+from monitor.resume import last_epoch, resume_lost_trial
 from tuning import TrialControl
 from tweakops.config import Config
 from tweakops.context import RunContext
@@ -21,12 +22,10 @@ from tweakops.plan import TrialPlan
 from tweakops.progress import EpochProgress
 from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, TrialSpec
-from tweakops.trialfiles import log_tail as _trial_log_tail
-from tweakops.trialfiles import metric_written, read_epochs, read_metric
+from tweakops.trialfiles import CHANGES_FILE, metric_written, read_metric
+from tweakops.trialfiles import trial_log_tail as log_tail
 
-LOG_TAIL_LINES = 20
 STOPPED = ("pruned", "cancelled")  # verdicts of trials the tuner stopped
-CHANGES_FILE = "changes.diff"  # the trial's copy of the code against the repository
 
 
 def trial_folder(ctx: RunContext, number: int) -> Path:
@@ -103,38 +102,13 @@ def resume_trial(
 ) -> TrialRecord:
     """Finish a trial whose tweakops process was lost (the caller holds the run's lease).
 
-    A container or process still running is adopted and followed to its end; a gone one is
-    started again in the trial's own folder and resumes from its checkpoints.
+    The watchdog (monitor.resume) adopts a container or process that still runs, to be
+    followed to its end; a gone one is started again in the trial's own folder and resumes
+    from its checkpoints.
     """
-    epoch = _last_epoch(Path(record.folder or trial_folder(ctx, record.number)) / "output")
-    orphan = _running_attempt(plan, record)
-    if orphan is not None:
-        ctx.event(
-            "trial_adopted",
-            f"trial {record.number} was still running ({orphan}) after its tweakops process "
-            f"was lost; following it from epoch {epoch}",
-            trial=record.number,
-            handle=str(orphan),
-            epoch=epoch,
-        )
-    else:
-        ctx.event(
-            "trial_resumed",
-            f"trial {record.number} lost its process; restarting it from epoch {epoch}",
-            trial=record.number,
-            cause="process lost",
-            resumed_from_epoch=epoch,
-        )
-        record = ctx.store.update_trial(record, restarts=record.restarts + 1)
-    return _supervise_and_record(ctx, plan, record, timeout, adopt=orphan, control=control)
-
-
-def _running_attempt(plan: TrialPlan, record: TrialRecord) -> Handle | None:
-    """The trial's recorded process or container if this runtime owns it and it still runs."""
-    if not record.handle or not record.handle.startswith(f"{plan.runtime.name}:"):
-        return None
-    handle = Handle.parse(record.handle)
-    return handle if plan.runtime.status(handle) == "running" else None
+    output = Path(record.folder or trial_folder(ctx, record.number)) / "output"
+    record, found = resume_lost_trial(ctx, plan.runtime, record, output)
+    return _supervise_and_record(ctx, plan, record, timeout, adopt=found.orphan, control=control)
 
 
 def _supervise_and_record(
@@ -148,7 +122,7 @@ def _supervise_and_record(
     spec = trial_spec(ctx, plan, record.number, record.params)
     metric_files = [d / f"{plan.config.metric}.txt" for d in (spec.output_dir, spec.workdir)]
     probe = Probe(
-        last_epoch=lambda: _last_epoch(spec.output_dir),
+        last_epoch=lambda: last_epoch(spec.output_dir),
         finished=lambda: any(os.path.lexists(path) for path in metric_files),
         stopped=lambda: control.reason if control is not None else None,
     )
@@ -162,7 +136,7 @@ def _supervise_and_record(
         ctx.store.update_trial(started, restarts=record.restarts + attempt - 1)
 
     def on_restart(attempt: Attempt, delay: float) -> None:
-        epoch = _last_epoch(spec.output_dir)
+        epoch = last_epoch(spec.output_dir)
         ctx.event(
             "trial_restarted",
             f"trial {record.number} {attempt.status.describe()}; restarting in {delay:.1f} s "
@@ -244,7 +218,7 @@ def _failed(
 
 def _stopped(ctx: RunContext, record: TrialRecord, reason: str, output: Path) -> TrialRecord:
     """A trial the tuner stopped: pruned (hopeless) or cancelled (the run was decided)."""
-    epoch = _last_epoch(output)
+    epoch = last_epoch(output)
     why = (
         f"pruned after epoch {epoch}: below the median of earlier trials at that epoch"
         if reason == "pruned"
@@ -276,16 +250,6 @@ def _failure_text(outcome: Supervised, config: Config) -> str:
     if outcome.verdict == "restarts_exhausted":
         return f"{text}: restarted {outcome.restarts} time(s) from its checkpoint, then gave up"
     return text
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of a trial's log (trials/NNN/log.txt), read safely from its end."""
-    return _trial_log_tail(path.parent, path, lines)
-
-
-def _last_epoch(output_dir: Path) -> int:
-    epochs = read_epochs(output_dir.parent, output_dir)
-    return int(epochs[-1]["epoch"]) if epochs else 0
 
 
 def _env_value(value: Any) -> str:

@@ -23,14 +23,11 @@ BASE = "tweakops/base:bookworm"
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A copy of everything a recipe reads: docker/, training/ and the harness's tweakops files."""
+    """A copy of everything a recipe reads: docker/ and training/ (the harness)."""
     copy = tmp_path / "checkout"
     no_bytecode = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO_ROOT / "docker", copy / "docker", ignore=no_bytecode)
     shutil.copytree(REPO_ROOT / "training", copy / "training", ignore=no_bytecode)
-    (copy / "tweakops").mkdir()
-    for name in ("__init__.py", "errors.py", "files.py"):
-        shutil.copy2(REPO_ROOT / "tweakops" / name, copy / "tweakops" / name)
     return copy
 
 
@@ -62,11 +59,10 @@ def test_content_tag_is_stable_and_does_not_depend_on_where_the_checkout_lives(
         _append("docker/Dockerfile"),
         _append("docker/sklearn/requirements.txt", "\n"),
         _append("training/metric.py"),
-        _append("tweakops/errors.py"),
-        _append("tweakops/files.py", " "),
+        _append("training/_atomic.py", " "),
         _create("training/extra_helper.py"),
     ],
-    ids=["dockerfile", "requirements", "training", "errors", "files", "new-harness-file"],
+    ids=["dockerfile", "requirements", "training", "atomic", "new-harness-file"],
 )
 def test_content_tag_changes_when_one_byte_of_the_recipe_changes(
     root: Path, change: Callable[[Path], None]
@@ -95,12 +91,11 @@ def test_content_tag_changes_with_the_base_image_name_and_id(root: Path) -> None
     assert len(tags) == 4
 
 
-def test_a_recipe_carries_the_training_harness_and_its_three_tweakops_modules() -> None:
+def test_a_recipe_carries_the_training_harness_and_nothing_of_tweakops() -> None:
     the_recipe = recipe("keras")
     relative = {p.relative_to(REPO_ROOT).as_posix() for p in the_recipe.harness_files}
-    assert {"training/__init__.py", "training/metric.py"} <= relative
-    core = {part for part in relative if part.startswith("tweakops/")}
-    assert core == {"tweakops/__init__.py", "tweakops/errors.py", "tweakops/files.py"}
+    assert {"training/__init__.py", "training/metric.py", "training/_atomic.py"} <= relative
+    assert all(part.startswith("training/") for part in relative)
     assert not any("__pycache__" in part or part.endswith(".pyc") for part in relative)
     assert the_recipe.dockerfile == REPO_ROOT / "docker" / "Dockerfile"
     assert the_recipe.requirements == REPO_ROOT / "docker" / "keras" / "requirements.txt"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from training import read_metric, write_metric
-from tweakops.errors import MetricError
+from training.metric import MetricError
 
 
 @pytest.fixture

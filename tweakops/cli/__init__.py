@@ -30,11 +30,11 @@ from tweakops.cli.stages import STAGE_COMMANDS
 from tweakops.context import RunContext, run_stage
 from tweakops.errors import TweakopsError, explain
 from tweakops.jenkins.build import describe_build
+from tweakops.pipeline import resume_run, watch_stage
 from tweakops.redact import redact
 from tweakops.report.console import Console, terminal_width, use_color
 from tweakops.report.status import as_json, render_runs, render_status, run_snapshot
 from tweakops.runtime import get_runtime
-from tweakops.stages import watch
 from tweakops.stages.watch import FAILED, RESUMED, Watched, sweep
 from tweakops.stages.watch import follow as follow_runs
 from tweakops.store import RunStore
@@ -118,11 +118,13 @@ def watch_cmd(
 
     if follow:
         waiter = get_runtime(runtime)
-        watched = follow_runs(contexts, waiter.wait_for_exits, poll, duration, time.monotonic)
+        watched = follow_runs(
+            contexts, resume_run, waiter.wait_for_exits, poll, duration, time.monotonic
+        )
     elif all_runs:
-        watched = sweep(contexts())
+        watched = sweep(contexts(), resume_run)
     else:
-        watched = run_stage(contexts()[0], "watch", watch)
+        watched = run_stage(contexts()[0], "watch", watch_stage)
     if obj["json"]:
         click.echo(as_json(watched.to_dict()))
     else:

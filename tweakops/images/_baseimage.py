@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tweakops.images.build import ImageError
+from tweakops.images._recipe import ImageError
 from tweakops.runtime._process import stream_to_log
 
 PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")

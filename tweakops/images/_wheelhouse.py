@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib
 import os
 import platform
 import re
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from tweakops.files import atomic_write
-from tweakops.images.build import ImageError, ImageRecipe
+from tweakops.images._recipe import ImageError, ImageRecipe
 from tweakops.report.console import Activity, Console, clip
+from tweakops.runtime import docker_engine
 from tweakops.runtime._process import stream_to_log
 
 PYTHON_VERSION = "3.11"
@@ -33,7 +33,6 @@ GLIBC_MINOR_MAX = 36  # Debian bookworm (the offline base): newer manylinux whee
 MARKER = ".complete"
 ERROR_LINE = re.compile(r"(?i)(\w*error\b|e: |fatal\b)")  # pip, apt, tracebacks
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the builder paints a step's stderr red
-HARNESS_CORE = ("tweakops/__init__.py", "tweakops/errors.py", "tweakops/files.py")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def platform_tags() -> tuple[str, ...]:
 
 
 def harness_files(root: Path) -> tuple[Path, ...]:
-    """training/ (without bytecode) plus the three tweakops modules it imports."""
+    """training/ without bytecode: the harness imports nothing of tweakops."""
     package = sorted(
         path
         for path in (root / "training").rglob("*")
@@ -63,11 +62,9 @@ def harness_files(root: Path) -> tuple[Path, ...]:
         and "__pycache__" not in path.relative_to(root).parts
         and path.suffix != ".pyc"
     )
-    core = [root / rel for rel in HARNESS_CORE]
-    missing = [str(p) for p in core if not p.is_file()] or ([] if package else [f"{root}/training"])
-    if missing:
-        raise ImageError(f"the trial harness is incomplete, missing {', '.join(missing)}")
-    return (*package, *core)
+    if not package:
+        raise ImageError(f"the trial harness is incomplete, missing {root}/training")
+    return tuple(package)
 
 
 def download_command(requirements: Path, dest: Path, constraints: Path | None = None) -> list[str]:
@@ -209,7 +206,7 @@ def run_build(
     """Run the build, echo steps and pip's summary, keep the full log; a failing step raises.
 
     `extra` adds build args, and labels for the keys named `tweakops.*`."""
-    errors = importlib.import_module("docker.errors")
+    errors = docker_engine.sdk().errors
     image, trace = tag.rsplit(":", 1)[0], _BuildTrace(console)
     name = image.rsplit("/", 1)[-1]  # tweakops/<name>: the Dockerfile's IMAGE_NAME
     labels = {"tweakops.content-tag": tag, "tweakops.base": base}

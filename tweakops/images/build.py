@@ -3,41 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tweakops.errors import RuntimeUnavailable, TweakopsError
+from tweakops.images import _baseimage
+from tweakops.images._recipe import REPO_ROOT, ImageError, ImageRecipe
+from tweakops.images._wheelhouse import build_offline, harness_files
 from tweakops.report.console import Console
-
-DockerClient = Any  # docker.DockerClient: the SDK ships no type hints (and docker/ is data here)
+from tweakops.runtime import docker_engine
+from tweakops.runtime.docker_engine import DockerClient
 
 IMAGE_NAMES: tuple[str, ...] = ("keras", "sklearn")
 DEFAULT_BASE = "python:3.11-slim"
 OFFLINE_BASE = "tweakops/base:bookworm"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_HINT = (
     "run `tweakops images base` and pass --base tweakops/base:bookworm (or set TWEAKOPS_BASE_IMAGE)"
 )
-
-
-class ImageError(TweakopsError):
-    """An image cannot be built, found or pulled."""
-
-
-@dataclass(frozen=True)
-class ImageRecipe:
-    """What an image is made of; harness files are copied to /opt/tweakops by their path in root."""
-
-    name: str
-    dockerfile: Path
-    requirements: Path
-    harness_files: tuple[Path, ...]
-    root: Path = REPO_ROOT
 
 
 @dataclass(frozen=True)
@@ -75,8 +59,6 @@ def recipe(name: str, root: Path = REPO_ROOT) -> ImageRecipe:
                 f"{path} is missing: the image recipes ship with the tweakops source tree "
                 f"(docker/{name}/); run from a checkout"
             )
-    from tweakops.images._wheelhouse import harness_files
-
     return ImageRecipe(name, dockerfile, requirements, harness_files(root), root)
 
 
@@ -97,40 +79,14 @@ def content_tag(recipe: ImageRecipe, base_image: str, base_id: str | None = None
     return f"tweakops/{recipe.name}:{digest.hexdigest()[:12]}"
 
 
-def _sdk() -> Any:
-    """The Docker SDK module; RuntimeUnavailable when it is not installed."""
-    found = importlib.util.find_spec("docker")  # a data folder docker/ is a namespace package
-    docker = importlib.import_module("docker") if found else None
-    if not hasattr(docker, "from_env"):
-        raise RuntimeUnavailable(
-            "the Docker SDK is missing: pip install 'tweakops[docker]', or use --runtime local"
-        )
-    return docker
-
-
 def engine(timeout: float = 120) -> DockerClient:
     """A client of the Docker engine from the environment; RuntimeUnavailable when none answers."""
-    sdk = _sdk()
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    try:
-        client = sdk.from_env(timeout=timeout)
-        client.ping()
-    except (sdk.errors.DockerException, OSError) as exc:
-        if "Permission denied" in str(exc) or isinstance(exc.__context__, PermissionError):
-            raise RuntimeUnavailable(
-                f"the Docker engine at {where} refuses this user (permission denied): join the "
-                "`docker` group or use sudo, or use --runtime local"
-            ) from exc
-        raise RuntimeUnavailable(
-            f"no Docker engine answers at {where}: start it (`sudo systemctl start docker`, "
-            "or `dockerd &`) or use --runtime local"
-        ) from exc
-    return client
+    return docker_engine.connect(timeout=timeout)
 
 
 def _local_image(client: Any, ref: str) -> Any | None:
     """The local image named `ref`, or None; never pulls."""
-    errors = _sdk().errors
+    errors = docker_engine.sdk().errors
     try:
         return client.images.get(ref)
     except errors.ImageNotFound:
@@ -156,7 +112,7 @@ def _pull(client: Any, ref: str) -> tuple[str | None, str]:
     """Try one pull: (image id, "") or (None, the reason it failed)."""
     try:
         return str(client.images.pull(ref).id), ""
-    except _sdk().errors.DockerException as exc:
+    except docker_engine.sdk().errors.DockerException as exc:
         return None, _first_line(getattr(exc, "explanation", None) or str(exc))
 
 
@@ -201,8 +157,6 @@ def build_image(
     if existing is None:
         tag = content_tag(the_recipe, base, _ensure_base(client, base, console))
         console.stage_start(f"build {tag}", f"on {base}")
-        from tweakops.images._wheelhouse import build_offline
-
         if not build_offline(client, the_recipe, base, tag, cache_dir(wheel_cache), console):
             existing = tag  # another process built it while this one waited
     client.api.tag(tag, f"tweakops/{name}", "latest")
@@ -293,8 +247,6 @@ def build_base(
     workdir: Path | None = None,
 ) -> BuiltImage:
     """debootstrap a minimal Debian with python3 and import it as `tag`, unless it exists."""
-    from tweakops.images import _baseimage
-
     started = time.monotonic()
     console = console or Console()
     client = engine()
@@ -310,7 +262,7 @@ def build_base(
             image_id = _baseimage.make_base(
                 client, executable, tag, (suite, mirror), workdir, log, console.say
             )
-    except _sdk().errors.DockerException as exc:
+    except docker_engine.sdk().errors.DockerException as exc:
         raise ImageError(f"importing {tag} failed: {_first_line(str(exc))}") from exc
     seconds = time.monotonic() - started
     size = client.images.get(image_id).attrs.get("Size", 0) / 1e6

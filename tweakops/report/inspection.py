@@ -10,8 +10,7 @@ from notify import RunOutcome
 from tweakops.analysis.record import Inspected
 from tweakops.report.html import cell, esc, facts, table
 from tweakops.store import RunStore
-from tweakops.trialfiles import TrialFileRefused, read_text
-from tweakops.trials import CHANGES_FILE
+from tweakops.trialfiles import CHANGES_FILE, TrialFileRefused, read_text
 from tweakops.vocabulary import StageStatus
 
 

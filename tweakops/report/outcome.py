@@ -11,7 +11,7 @@ from tweakops.config import Config, notify_from_env, origins
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.records import best_trial
-from tweakops.trials import log_tail
+from tweakops.trialfiles import trial_log_tail as log_tail
 
 
 def run_config(ctx: RunContext) -> Config:

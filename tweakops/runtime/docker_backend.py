@@ -23,7 +23,6 @@ import collections
 import contextlib
 import datetime
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from docker.models.containers import Container
 from docker.types import LogConfig
 
 from tweakops.errors import RuntimeUnavailable, TrialFailed
+from tweakops.runtime import docker_engine
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._trial_folder import (
     MOUNT_POINT,
@@ -71,15 +71,7 @@ class DockerRuntime(Runtime):
 
     def __init__(self, client: DockerClient | None = None, user: str | None = None) -> None:
         """Connect and ping; RuntimeUnavailable (saying how to start one) if no engine answers."""
-        try:
-            self._client = client if client is not None else DockerClient.from_env(max_pool_size=64)
-            self._client.ping()
-        except _TRANSPORT_ERRORS as exc:
-            host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-            raise RuntimeUnavailable(
-                f"no Docker engine answers at {host}: start it (`sudo systemctl start docker`, "
-                f"or `dockerd &`) or use --runtime local ({_first_line(exc)})"
-            ) from exc
+        self._client = docker_engine.connect(client, max_pool_size=64)
         self._user = user or default_user()
         self._pumps: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from tweakops.errors import TrialFailed
+from tweakops.pids import pid_alive
 from tweakops.redact import is_secret_name
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._reaper import kill_descendants
@@ -51,7 +52,6 @@ PASSED_NAMES = frozenset(
 )  # fmt: skip
 PASSED_PREFIXES = ("LC_",)
 _KILL_GRACE = 10.0  # seconds to wait for a SIGKILLed process we cannot reap to vanish
-_HAS_PROC = Path("/proc/self/stat").exists()
 
 
 class LocalRuntime(Runtime):
@@ -249,24 +249,6 @@ def _exit_status(returncode: int) -> ExitStatus:
     if returncode < 0:
         return ExitStatus(code=None, signal=-returncode)
     return ExitStatus(code=returncode)
-
-
-def pid_alive(pid: int) -> bool:
-    """True while the pid exists and is not a zombie (uses /proc where there is one)."""
-    if not _HAS_PROC:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat.rpartition(")")[2].split()
-    return bool(fields) and fields[0] not in ("Z", "X", "x")
 
 
 def _await_gone(pid: int, limit: float, interval: float) -> None:

@@ -15,12 +15,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
 
 from tweakops.errors import TweakopsError
+from tweakops.pids import pid_alive
 from tweakops.records import LeaseRecord
-from tweakops.runtime.local_backend import pid_alive
-from tweakops.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,19 @@ LEASE_SECONDS = 30.0  # a holder that stops renewing loses the lease after this 
 _TOKEN = secrets.token_hex(4)  # tells apart two processes that reuse one pid
 _held: dict[tuple[str, str], int] = {}  # (home, run_id) -> nesting depth in this process
 _held_lock = threading.Lock()
+
+
+class LeaseStore(Protocol):
+    """What a lease needs of a run store (RunStore is one)."""
+
+    @property
+    def home(self) -> Path: ...
+
+    def claim_lease(
+        self, wanted: LeaseRecord, may_take: Callable[[LeaseRecord], bool]
+    ) -> LeaseRecord: ...
+
+    def release_lease(self, run_id: str, owner: str) -> None: ...
 
 
 class LeaseHeld(TweakopsError):
@@ -56,7 +70,7 @@ def holder_gone(holder: LeaseRecord, now: float | None = None) -> bool:
 
 @contextlib.contextmanager
 def run_lease(
-    store: RunStore, run_id: str, seconds: float = LEASE_SECONDS
+    store: LeaseStore, run_id: str, seconds: float = LEASE_SECONDS
 ) -> Iterator[LeaseRecord]:
     """Hold the run's lease for the block (re-entrant in one process), renewing it meanwhile.
 
@@ -102,13 +116,15 @@ def run_lease(
             store.release_lease(run_id, owner)
 
 
-def _claim(store: RunStore, run_id: str, owner: str, seconds: float) -> LeaseRecord:
+def _claim(store: LeaseStore, run_id: str, owner: str, seconds: float) -> LeaseRecord:
     host, pid = socket.gethostname(), os.getpid()
     wanted = LeaseRecord(run_id, owner, host, pid, time.time() + seconds)
     return store.claim_lease(wanted, holder_gone)
 
 
-def _renew(store: RunStore, run_id: str, owner: str, seconds: float, stop: threading.Event) -> None:
+def _renew(
+    store: LeaseStore, run_id: str, owner: str, seconds: float, stop: threading.Event
+) -> None:
     while not stop.wait(seconds / 6):
         try:
             holder = _claim(store, run_id, owner, seconds)
