@@ -21,6 +21,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen",
+        action="store_true",
+        help="rewrite the golden files of tests/jobs/fixtures from jobs/ (on purpose)",
+    )
+
+
 def git(cwd: Path, *args: str) -> str:
     env = {
         **os.environ,
