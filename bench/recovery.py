@@ -46,19 +46,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, sys.path[0] is bench/, where bench/tuning.py would shadow the tuning
-# package: drop bench/ and put the checkout first.
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script: the checkout
 
-from bench.runtime_overhead import spec_in  # noqa: E402
-from monitor import RestartPolicy  # noqa: E402
-from training import read_epochs  # noqa: E402
-from tweakops.errors import TweakopsError  # noqa: E402
-from tweakops.runtime import TrialSpec, get_runtime  # noqa: E402
+from bench._common import (
+    ROOT,
+    BenchError,
+    bench_env,
+    commit_all,
+    met_word,
+    ratio,
+    run_bench,
+    say,
+    spec_in,
+    status_snapshot,
+    stop,
+    tail,
+)
+from monitor import RestartPolicy
+from training import read_epochs
+from tweakops.errors import TweakopsError
+from tweakops.runtime import TrialSpec, get_runtime
 
 EXAMPLE = ROOT / "examples" / "iris-sklearn"
 GOAL_SECONDS = 5.0
@@ -76,16 +83,6 @@ DEFAULT_LINES = {
 SHELL_LOOP = 'until "$0" train.py; do :; done'
 
 Record = Mapping[str, Any]
-_STARTED = time.monotonic()
-
-
-class BenchError(Exception):
-    """The bench could not measure: a run failed, a kill point never came, a tuner failed."""
-
-
-def say(message: str) -> None:
-    """One progress line on stderr (the report goes to stdout)."""
-    print(f"[{time.monotonic() - _STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 # ---- the pure part: the schedule, and what epochs.jsonl says about each fault --------------
@@ -170,15 +167,6 @@ def epoch_seconds(records: Sequence[Record], deaths: Sequence[float]) -> float |
         for a, b in itertools.pairwise(part)
     ]
     return statistics.median(gaps) if gaps else None
-
-
-def ratio(ours: float | None, peer: float | None) -> str:
-    """ "1.23x", or why there is no ratio."""
-    if ours is None or peer is None:
-        return "n/a"
-    if peer == 0:
-        return "n/a (both 0)" if ours == 0 else "n/a (peer 0)"
-    return f"{ours / peer:.2f}x"
 
 
 @dataclass(frozen=True)
@@ -313,10 +301,6 @@ def _same(accuracy: float | None, undisturbed: float | None) -> str:
     return "same" if accuracy == undisturbed else f"DIFFERS by {accuracy - undisturbed:+.4f}"
 
 
-def met_word(met: bool) -> str:
-    return "met" if met else "NOT met"
-
-
 def report(
     setup: Setup, ours: Measured, peer: Measured, undisturbed: float | None, heading: list[str]
 ) -> str:
@@ -397,8 +381,6 @@ def make_source(folder: Path, epochs: int, seconds: float) -> Path:
 
 def make_repo(folder: Path, setup: Setup) -> Path:
     """A committed git repo: the bench's source and a tweakops.yaml that ends after trial 0."""
-    import git  # gitpython, a tweakops dependency
-
     make_source(folder, setup.epochs, setup.epoch_seconds)
     policy = setup.policy
     (folder / "tweakops.yaml").write_text(
@@ -411,13 +393,7 @@ def make_repo(folder: Path, setup: Setup) -> Path:
         f"watchdog: {{max_restarts: {policy.max_restarts}, backoff: {policy.backoff_initial}, "
         f"backoff_max: {policy.backoff_max}}}\n"
     )
-    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    repo = git.Repo.init(folder)
-    repo.index.add(files)
-    bench = git.Actor("tweakops bench", "bench@example.org")
-    repo.index.commit("bench/recovery.py", author=bench, committer=bench)
-    repo.close()
-    return folder
+    return commit_all(folder, "bench/recovery.py")
 
 
 def trial_folder(folder: Path, source: Path, params: dict[str, Any]) -> Path:
@@ -438,13 +414,6 @@ def read_accuracy(output: Path) -> float | None:
         return float((output / "accuracy.txt").read_text())
     except (OSError, ValueError):
         return None
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "".join(path.read_text(errors="replace").splitlines(True)[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def inject(
@@ -494,25 +463,6 @@ def kill_pid(records: Sequence[Record]) -> str:
         raise BenchError(f"pid {pid} from epochs.jsonl is not train.py any more: {cmdline!r}")
     os.kill(pid, signal.SIGKILL)
     return f"SIGKILL pid {pid}"
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (tweakops cleans its trial up like on Ctrl-C), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def bench_env(home: Path) -> dict[str, str]:
-    """This environment for `tweakops` subprocesses, with the temp run store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWEAKOPS_")}
-    env["TWEAKOPS_HOME"] = str(home)
-    return env
 
 
 def wait_for_run(home: Path, process: subprocess.Popen[bytes], log: Path) -> str:
@@ -888,37 +838,6 @@ def main(argv: list[str] | None = None) -> int:
             return measure(setup, Path(scratch))
 
     return run_bench(in_scratch)
-
-
-def status_snapshot(run_id: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """`tweakops --json status --run RUN_ID`: the run, its stages, trials and events."""
-    status = subprocess.run(
-        [sys.executable, "-m", "tweakops", "--json", "status", "--run", run_id],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return dict(json.loads(status.stdout))
-
-
-def run_bench(measure: Callable[[], str]) -> int:
-    """Run `measure` with this checkout on subprocesses' PYTHONPATH; print its report, or
-    one `error:` line (exit 1; 130 on Ctrl-C)."""
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
-    )
-    try:
-        text = measure()
-    except (BenchError, TweakopsError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    say("done")
-    print(text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -19,17 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, sys.path[0] is bench/, where bench/tuning.py would shadow the tuning
-# package: drop bench/ and put the checkout first.
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script: the checkout
 
-from tweakops.config import Resources  # noqa: E402
-from tweakops.errors import TweakopsError  # noqa: E402
-from tweakops.runtime import Runtime, TrialSpec, get_runtime  # noqa: E402
+from bench._common import ROOT, spec_in
+from tweakops.errors import TweakopsError
+from tweakops.runtime import Runtime, TrialSpec, get_runtime
 
 EXAMPLE = ROOT / "examples" / "iris-sklearn"
 GOAL_SECONDS = 2.0
@@ -57,23 +51,6 @@ def trial_spec(folder: Path, name: str, image: str | None) -> TrialSpec:
     (folder / "output").mkdir()
     (folder / "params.json").write_text("{}\n")
     return spec_in(folder, name, image, {"tweakops.bench": "runtime_overhead"})
-
-
-def spec_in(folder: Path, name: str, image: str | None, labels: dict[str, str]) -> TrialSpec:
-    """The spec tweakops would build for a trial folder (src/, output/, params.json)."""
-    resources = Resources()
-    return TrialSpec(
-        name=name,
-        command=("python", "train.py"),
-        workdir=folder / "src",
-        output_dir=folder / "output",
-        log_path=folder / "log.txt",
-        env={"TWEAKOPS_PARAMS": str(folder / "params.json")},
-        image=image,
-        labels=labels,
-        memory_limit=resources.memory,
-        cpus=resources.cpus,
-    )
 
 
 def timed_trial(runtime: Runtime, spec: TrialSpec) -> float:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -19,6 +19,14 @@ EXAMPLES = ROOT / "examples"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen",
+        action="store_true",
+        help="rewrite the golden files of tests/jobs/fixtures from jobs/ (on purpose)",
+    )
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -62,30 +70,83 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+def tweakops_env(home: Path, **env: str) -> dict[str, str]:
+    """The environment `tweakops` runs with in a test: the run store `home`, CI output, the
+    local runtime unless `env` names another, and never a TWEAKOPS_RUN_ID."""
+    full = {**os.environ, "TWEAKOPS_HOME": str(home), "CI": "true", "TWEAKOPS_RUNTIME": "local"}
+    full.update(env)
+    full.pop("TWEAKOPS_RUN_ID", None)
+    return full
+
+
+def run_tweakops(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`tweakops ARGS` to its end, output captured, beside the run store `home` (`env`: the
+    whole environment, default tweakops_env(home))."""
+    return subprocess.run(
+        [sys.executable, "-m", "tweakops", *args],
+        env=tweakops_env(home) if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=home.parent,
+    )
+
+
+def start_tweakops(
+    home: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdout: Any = subprocess.DEVNULL,
+    stderr: Any = subprocess.DEVNULL,
+    text: bool = False,
+) -> subprocess.Popen[Any]:
+    """`tweakops ARGS` in the background (an agent, a second machine, a process to kill),
+    beside the run store `home` (`env`: the whole environment, default tweakops_env(home))."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tweakops", *args],
+        env=tweakops_env(home) if env is None else env,
+        stdout=stdout,
+        stderr=stderr,
+        text=text,
+        cwd=home.parent,
+    )
+
+
 @pytest.fixture
 def cli(home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run `tweakops ARGS` as a user would, against the test's run store (local runtime
     unless the test passes TWEAKOPS_RUNTIME or --runtime)."""
 
     def run(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
-        full_env = {
-            **os.environ,
-            "TWEAKOPS_HOME": str(home),
-            "CI": "true",
-            "TWEAKOPS_RUNTIME": "local",
-            **env,
-        }
-        full_env.pop("TWEAKOPS_RUN_ID", None)
-        return subprocess.run(
-            [sys.executable, "-m", "tweakops", *args],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=home.parent,
-        )
+        return run_tweakops(home, *args, env=tweakops_env(home, **env), timeout=timeout)
 
     return run
+
+
+def train_in_background(
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+    home: Path,
+    repo: Path,
+    *,
+    stdout: Any = subprocess.DEVNULL,
+    stderr: Any = subprocess.DEVNULL,
+    text: bool = False,
+    **env: str,
+) -> tuple[str, subprocess.Popen[Any]]:
+    """`tweakops train` as its own process (an agent), its run pulled and inspected first
+    (inspect and train with `env`, e.g. TWEAKOPS_RUNTIME="docker")."""
+    pulled = cli("pull", str(repo))
+    assert pulled.returncode == 0, pulled.stderr
+    run_id = pulled.stdout.strip().splitlines()[-1]
+    inspected = cli("inspect", "--run", run_id, **env)
+    assert inspected.returncode == 0, inspected.stderr
+    env_ = tweakops_env(home, **env)
+    train = start_tweakops(
+        home, "train", "--run", run_id, env=env_, stdout=stdout, stderr=stderr, text=text
+    )
+    return run_id, train
 
 
 def skip_or_require(variable: str, what: str, reason: str) -> NoReturn:

@@ -170,25 +170,13 @@ def run_study(
     """
     start = clock()
     history = [baseline, *finished(study)]
-    lost = [
-        t
-        for t in study.trials
-        if t.state == TrialState.RUNNING and t.user_attrs.get(OWNER_ATTR, "") == owner
-    ]
+    lost = _lost_trials(study, owner)
     distributions = {p.name: p.distribution() for p in space}
-
-    def revive(frozen: optuna.trial.FrozenTrial) -> TrialControl:
-        trial = optuna.Trial(study, frozen._trial_id)
-        return TrialControl(frozen.number + 1, dict(frozen.params), trial)
 
     def next_control() -> TrialControl | None:
         if lost:
-            return revive(lost.pop(0))
-        if not space:
-            return None
-        trial = study.ask(distributions)
-        trial.set_user_attr(OWNER_ATTR, owner)
-        return TrialControl(trial.number + 1, dict(trial.params), trial)
+            return _revive(study, lost.pop(0))
+        return _ask(study, distributions, owner) if space else None
 
     def refresh() -> None:
         """Count trials that other machines finished on a shared study since we looked."""
@@ -196,15 +184,7 @@ def run_study(
         history.extend(o for o in finished(study) if o.number not in known)
 
     def tell(control: TrialControl, value: float | None) -> Observation:
-        number = control.number - 1
-        observed = _observed(control, value)
-        if observed.state == COMPLETE:
-            study.tell(number, value)
-        else:
-            if observed.state != FAILED and control.trial is not None:
-                control.trial.set_user_attr("stopped", observed.state)
-            pruned = observed.state == PRUNED
-            study.tell(number, state=TrialState.PRUNED if pruned else TrialState.FAIL)
+        observed = _tell_study(study, control, value)
         if on_result is not None:
             on_result(observed)
         return observed
@@ -220,12 +200,49 @@ def run_study(
         clock,
         refresh,
     )
-    for control in map(revive, lost):  # decided before they were resumed: stop their processes
+    for frozen in lost:  # decided before they were resumed: stop their processes
+        control = _revive(study, frozen)
         control.halt(CANCELLED)
         history.append(tell(control, evaluate(control.number, control.params, control)))
     if verdict is None:
         verdict = _nothing_to_tune()
     return TuneOutcome(verdict, tuple(history), best_of(history))
+
+
+def _lost_trials(study: optuna.Study, owner: str) -> list[optuna.trial.FrozenTrial]:
+    """Trials of this owner left RUNNING by a tuner that died."""
+    return [
+        t
+        for t in study.trials
+        if t.state == TrialState.RUNNING and t.user_attrs.get(OWNER_ATTR, "") == owner
+    ]
+
+
+def _revive(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> TrialControl:
+    """A lost trial, to run again with its own params."""
+    trial = optuna.Trial(study, frozen._trial_id)
+    return TrialControl(frozen.number + 1, dict(frozen.params), trial)
+
+
+def _ask(study: optuna.Study, distributions: dict[str, Any], owner: str) -> TrialControl:
+    """A new trial from the sampler, tagged with its owner."""
+    trial = study.ask(distributions)
+    trial.set_user_attr(OWNER_ATTR, owner)
+    return TrialControl(trial.number + 1, dict(trial.params), trial)
+
+
+def _tell_study(study: optuna.Study, control: TrialControl, value: float | None) -> Observation:
+    """Record a trial's end in the study: its value, or pruned, or failed (why it stopped)."""
+    number = control.number - 1
+    observed = _observed(control, value)
+    if observed.state == COMPLETE:
+        study.tell(number, value)
+    else:
+        if observed.state != FAILED and control.trial is not None:
+            control.trial.set_user_attr("stopped", observed.state)
+        pruned = observed.state == PRUNED
+        study.tell(number, state=TrialState.PRUNED if pruned else TrialState.FAIL)
+    return observed
 
 
 def run_ladder(

@@ -127,9 +127,8 @@ def _pg_hba() -> str:
     )
 
 
-@contextlib.contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
-    """initdb + pg_ctl start on 127.0.0.1:<free port>; the roles ROLE and PASSWORD_ROLE."""
+def _prerequisites() -> Path:
+    """The server's binaries; a skip (or failure) saying what to install when something lacks."""
     binaries = postgres_bin()
     if binaries is None:
         unavailable(
@@ -141,55 +140,60 @@ def running_postgres() -> Iterator[PostgresServer]:
         unavailable(f"{missing}: pip install -e '.[postgres]'")
     if os.geteuid() == 0:
         try:
-            server_user = pwd.getpwnam(OS_USER)
+            pwd.getpwnam(OS_USER)
         except KeyError:
             unavailable(f"no OS user {OS_USER!r} to run the server as (initdb refuses root)")
+    return binaries
+
+
+def _server_folder() -> Path:
+    """A temp folder with sock/ in it, both owned by the server's OS user when we are root."""
     # Not under pytest's tmp_path: that is 0700 root, and the server runs as another user.
     folder = Path(tempfile.mkdtemp(prefix="tweakops-pg-"))
-    data, sockets = folder / "data", folder / "sock"
+    sockets = folder / "sock"
     sockets.mkdir()
     if os.geteuid() == 0:
+        server_user = pwd.getpwnam(OS_USER)
         for path in (folder, sockets):
             os.chown(path, server_user.pw_uid, server_user.pw_gid)
+    return folder
+
+
+def _init_cluster(binaries: Path, data: Path) -> None:
+    """initdb (superuser SUPERUSER, UTF8, no fsync) and our pg_hba.conf."""
+    initdb = [str(binaries / "initdb"), "-D", str(data), "-U", SUPERUSER]
+    _run([*initdb, "-A", "trust", "-E", "UTF8", "--no-sync"], "initdb")
+    (data / "pg_hba.conf").write_text(_pg_hba())
+
+
+def _start_server(binaries: Path, folder: Path, port: int) -> None:
+    """pg_ctl start on 127.0.0.1:port, its socket in folder/sock, durability off (tests)."""
+    options = (
+        f"-p {port} -k {folder / 'sock'} -c listen_addresses=127.0.0.1 "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    pg_ctl = [str(binaries / "pg_ctl"), "-D", str(folder / "data")]
+    _run(
+        [*pg_ctl, "-l", str(folder / "server.log"), "-w", "-t", "60", "start", "-o", options],
+        "pg_ctl start",
+    )
+
+
+def _stop_server(binaries: Path, folder: Path) -> None:
+    pg_ctl = [str(binaries / "pg_ctl"), "-D", str(folder / "data")]
+    _run([*pg_ctl, "-w", "-m", "immediate", "stop"], "pg_ctl stop")
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """initdb + pg_ctl start on 127.0.0.1:<free port>; the roles ROLE and PASSWORD_ROLE."""
+    binaries = _prerequisites()
+    folder = _server_folder()
     port = free_port()
     started = False
     try:
-        _run(
-            [
-                str(binaries / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                SUPERUSER,
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            "initdb",
-        )
-        (data / "pg_hba.conf").write_text(_pg_hba())
-        options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        _run(
-            [
-                str(binaries / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(folder / "server.log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-                "-o",
-                options,
-            ],
-            "pg_ctl start",
-        )
+        _init_cluster(binaries, folder / "data")
+        _start_server(binaries, folder, port)
         started = True
         server = PostgresServer("127.0.0.1", port, folder, binaries)
         server.execute(f'CREATE ROLE "{ROLE}" LOGIN')
@@ -198,8 +202,5 @@ def running_postgres() -> Iterator[PostgresServer]:
     finally:
         if started:
             with contextlib.suppress(Exception):
-                _run(
-                    [str(binaries / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop"],
-                    "pg_ctl stop",
-                )
+                _stop_server(binaries, folder)
         shutil.rmtree(folder, ignore_errors=True)

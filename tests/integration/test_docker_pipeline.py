@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, train_in_background
 
 pytestmark = pytest.mark.docker
 
@@ -98,24 +98,15 @@ def test_missing_user_image_is_named(docker_engine, make_repo, cli) -> None:
 
 def test_aborted_build_leaves_no_container(docker_engine, make_repo, cli, home: Path) -> None:
     """Jenkins aborts with SIGTERM: the stage is marked interrupted and its container removed."""
-    import os
     import signal
     import subprocess
-    import sys
     import time
 
     from tests.integration.test_resume import COUNTER_SCRIPT
 
     repo = make_repo(files={"train.py": COUNTER_SCRIPT})
-    run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
-    assert cli("inspect", "--run", run_id, TWEAKOPS_RUNTIME="docker").returncode == 0
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "docker"}
-    train = subprocess.Popen(
-        [sys.executable, "-m", "tweakops", "train", "--run", run_id],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    run_id, train = train_in_background(
+        cli, home, repo, stderr=subprocess.PIPE, text=True, TWEAKOPS_RUNTIME="docker"
     )
     deadline = time.monotonic() + 60
     while not containers_of(docker_engine, run_id):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_tweakops
 from tests.jenkins_standin import StandInJenkins
 from tweakops.records import RunRecord
 from tweakops.store import RunStore
@@ -54,14 +55,7 @@ class GitServer:
     env: dict[str, str]
 
     def tweakops(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tweakops", *args],
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=self.work.parent,
-        )
+        return run_tweakops(self.home, *args, env={**self.env, **env}, timeout=120)
 
     def install(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return self.tweakops(

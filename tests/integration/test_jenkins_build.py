@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import train_in_background
 from tests.integration.test_notify_e2e import bodies, text_summary
-from tests.integration.test_resume import COUNTER_SCRIPT, train_in_background, wait_for_epoch
+from tests.integration.test_resume import COUNTER_SCRIPT, wait_for_epoch
 from tests.jenkins_standin import StandInJenkins, standin_jenkins_factory
 
 assert standin_jenkins_factory  # the `standin_jenkins` fixture

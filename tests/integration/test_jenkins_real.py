@@ -46,6 +46,7 @@ import pytest
 import requests
 
 from notify.message import RUN_HEADER
+from tests.conftest import run_tweakops
 from tests.integration.conftest import SmtpServer, running_smtp
 from tests.integration.test_notify_e2e import bodies, text_summary
 from tests.integration.test_resume import COUNTER_SCRIPT
@@ -103,14 +104,7 @@ class Story:
         return self.settings.prefix + name
 
     def tweakops(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tweakops", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=self.work.parent,
-        )
+        return run_tweakops(self.home, *args, env=self.env, timeout=300)
 
     def commit(self, files: dict[str, str], message: str) -> str:
         for name, text in files.items():

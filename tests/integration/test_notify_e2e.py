@@ -137,6 +137,53 @@ def snapshot(cli, run_id: str | None = None) -> dict[str, Any]:
     return json.loads(shown.stdout)
 
 
+def assert_both_parts_summarise_the_run(
+    text: str, tables: HtmlTables, expected: dict[str, str], best_params: dict[str, Any]
+) -> None:
+    """The text and HTML parts show the same summary, the best params in full, the build link."""
+    html_summary = {row[0]: row[1] for row in tables.rows if len(row) == 2}
+    for label, value in expected.items():
+        assert text_summary(text)[label] == value, label
+        assert html_summary[label] == value, label
+    assert params_shown(text_summary(text)["Best params"], best_params)
+    assert html_summary["Best params"] == text_summary(text)["Best params"]
+    assert not text_summary(text)["Best params"].endswith("…")
+    assert BUILD_URL in tables.links
+
+
+def assert_both_parts_list_every_trial(
+    text: str, tables: HtmlTables, trials: list[dict[str, Any]]
+) -> None:
+    """One row per trial in the text and the HTML trial tables, with the same cells."""
+    text_rows = text_trial_rows(text)
+    html_rows = [row for row in tables.rows if len(row) == 6][1:]  # without the header
+    assert len(trials) >= 2 and len(text_rows) == len(html_rows) == len(trials)
+    for trial, in_text, in_html in zip(trials, text_rows, html_rows, strict=True):
+        assert in_text[:5] == in_html[:5] == expected_trial_cells(trial)
+        assert in_text[5] == in_html[5] and params_shown(in_text[5], trial["params"])
+
+
+def assert_the_plot_is_attached_and_inline(message: EmailMessage, html: str) -> None:
+    """accuracy.png as an attachment, and the same image inline in the HTML part."""
+    [plot] = list(message.iter_attachments())
+    assert (plot.get_filename(), plot.get_content_type()) == ("accuracy.png", "image/png")
+    png = plot.get_content()
+    assert isinstance(png, bytes) and png.startswith(PNG_SIGNATURE) and len(png) > 1000
+    [inline] = [p for p in message.walk() if p.get("Content-ID")]  # the same plot, in the HTML
+    assert inline.get_content() == png and inline.get_content_disposition() != "attachment"
+    assert f'<img src="cid:{inline["Content-ID"].strip("<>")}"' in html
+
+
+def assert_the_password_is_nowhere_tweakops_shows_or_keeps(
+    secret: str, result: Any, cli: Any, home: Path
+) -> None:
+    """Not in the run's output, not in `status`, not in any file of the run store."""
+    assert secret not in result.stdout + result.stderr
+    assert secret not in cli("status").stdout + cli("--json", "status").stdout
+    assert (home / "tweakops.db").is_file() and list(home.rglob("log.txt"))  # what is walked
+    assert files_holding(home, secret) == []
+
+
 def test_a_real_run_mails_its_report_through_starttls_and_auth_without_showing_the_password(
     make_repo, cli, home: Path, smtp_starttls_server: SmtpServer
 ) -> None:
@@ -182,37 +229,14 @@ def test_a_real_run_mails_its_report_through_starttls_and_auth_without_showing_t
     }
     text, html = bodies(message)
     tables = HtmlTables(html)
-    html_summary = {row[0]: row[1] for row in tables.rows if len(row) == 2}
-    for label, value in expected.items():
-        assert text_summary(text)[label] == value, label
-        assert html_summary[label] == value, label
-    assert params_shown(text_summary(text)["Best params"], best["params"])
-    assert html_summary["Best params"] == text_summary(text)["Best params"]
-    assert not text_summary(text)["Best params"].endswith("…")
-    assert BUILD_URL in tables.links
-
-    text_rows = text_trial_rows(text)
-    html_rows = [row for row in tables.rows if len(row) == 6][1:]  # without the header
-    assert len(trials) >= 2 and len(text_rows) == len(html_rows) == len(trials)
-    for trial, in_text, in_html in zip(trials, text_rows, html_rows, strict=True):
-        assert in_text[:5] == in_html[:5] == expected_trial_cells(trial)
-        assert in_text[5] == in_html[5] and params_shown(in_text[5], trial["params"])
-
-    [plot] = list(message.iter_attachments())
-    assert (plot.get_filename(), plot.get_content_type()) == ("accuracy.png", "image/png")
-    png = plot.get_content()
-    assert isinstance(png, bytes) and png.startswith(PNG_SIGNATURE) and len(png) > 1000
-    [inline] = [p for p in message.walk() if p.get("Content-ID")]  # the same plot, in the HTML
-    assert inline.get_content() == png and inline.get_content_disposition() != "attachment"
-    assert f'<img src="cid:{inline["Content-ID"].strip("<>")}"' in html
+    assert_both_parts_summarise_the_run(text, tables, expected, best["params"])
+    assert_both_parts_list_every_trial(text, tables, trials)
+    assert_the_plot_is_attached_and_inline(message, html)
     assert Path(expected["Report"]).is_file()
 
     secret = server.password
     assert secret.encode() not in mail.content and secret not in text + html
-    assert secret not in result.stdout + result.stderr
-    assert secret not in cli("status").stdout + cli("--json", "status").stdout
-    assert (home / "tweakops.db").is_file() and list(home.rglob("log.txt"))  # what is walked
-    assert files_holding(home, secret) == []
+    assert_the_password_is_nowhere_tweakops_shows_or_keeps(secret, result, cli, home)
 
 
 def test_a_failed_training_sends_the_failure_mail_with_the_last_log_lines(

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, start_tweakops, tweakops_env
 from training import read_epochs
 
 pytestmark = pytest.mark.slow
@@ -45,12 +44,12 @@ def seed_repo(make_repo: Callable[..., Path]) -> Path:
 
 
 def start(home: Path, repo: Path, runtime: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "CI": "true", "TWEAKOPS_RUNTIME": runtime}
-    env.pop("TWEAKOPS_RUN_ID", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "tweakops", "--json", "run", str(repo)],
-        env=env,
-        cwd=home.parent,
+    return start_tweakops(
+        home,
+        "--json",
+        "run",
+        str(repo),
+        env=tweakops_env(home, TWEAKOPS_RUNTIME=runtime),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

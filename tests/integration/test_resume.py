@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+from tests.conftest import start_tweakops, train_in_background
 from tweakops.context import RunContext, run_stage
 from tweakops.plan import make_plan
 from tweakops.report.console import Console
@@ -91,20 +90,6 @@ def test_trial_resumes_from_last_epoch_after_sigkill(make_repo, home: Path) -> N
     assert "killed by SIGKILL" in restarted[0].message
 
 
-def train_in_background(cli, home: Path, repo: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """`tweakops train` as its own process (an agent), with its run pulled and inspected."""
-    run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
-    assert cli("inspect", "--run", run_id).returncode == 0
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "local"}
-    train = subprocess.Popen(
-        [sys.executable, "-m", "tweakops", "train", "--run", run_id],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return run_id, train
-
-
 def test_watch_resumes_a_run_whose_agent_and_training_died(make_repo, cli, home: Path) -> None:
     repo = make_repo(files={"train.py": COUNTER_SCRIPT, "tweakops.yaml": "threshold: 0.5\n"})
     run_id, train = train_in_background(cli, home, repo)
@@ -164,13 +149,7 @@ def test_killed_tuner_resumes_without_repeating_a_finished_trial(
     run_id = cli("pull", str(repo)).stdout.strip().splitlines()[-1]
     for stage in ("inspect", "train"):
         assert cli(stage, "--run", run_id).returncode == 0
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "local"}
-    tuner = subprocess.Popen(
-        [sys.executable, "-m", "tweakops", "tune", "--run", run_id],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    tuner = start_tweakops(home, "tune", "--run", run_id)
     store = RunStore(home)
     deadline = time.monotonic() + 120
     while len([t for t in store.trials(run_id) if t.status == "succeeded"]) < 3:

@@ -9,9 +9,7 @@ PostgreSQL unless TWEAKOPS_REQUIRE_POSTGRES=1).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_tweakops, start_tweakops, tweakops_env
 from tests.integration.postgres_fixtures import (
     PASSWORD,
     PASSWORD_ROLE,
@@ -85,7 +84,7 @@ def database(postgres: PostgresServer) -> str:
 
 
 def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "CI": "true", "TWEAKOPS_RUNTIME": "local"}
+    env = tweakops_env(home)
     for name in ("TWEAKOPS_RUN_ID", "PGPASSWORD", "PGPASSFILE", "PGSERVICE"):
         env.pop(name, None)  # the machine's own libpq settings must not leak into a test
     return {**env, **(extra or {})}
@@ -95,14 +94,7 @@ def tweakops(
     home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`tweakops ARGS` on the machine whose run store is `home`."""
-    return subprocess.run(
-        [sys.executable, "-m", "tweakops", *args],
-        env=_env(home, env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=home.parent,
-    )
+    return run_tweakops(home, *args, env=_env(home, env), timeout=timeout)
 
 
 @dataclass
@@ -126,13 +118,8 @@ def start_tune() -> Iterator[Callable[[Path, str], Tune]]:
     def start(home: Path, run_id: str) -> Tune:
         out, err = home.parent / f"{home.name}-tune.out", home.parent / f"{home.name}-tune.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tweakops", "--json", "tune", "--run", run_id],
-                env=_env(home),
-                stdout=stdout,
-                stderr=stderr,
-                cwd=home.parent,
-            )
+            tune = ("--json", "tune", "--run", run_id)
+            process = start_tweakops(home, *tune, env=_env(home), stdout=stdout, stderr=stderr)
         started.append(Tune(process, out, err))
         return started[-1]
 

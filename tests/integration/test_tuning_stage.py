@@ -8,10 +8,8 @@ crash or run long. Epochs are short; nothing asserts how long anything took.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import optuna
 import pytest
 
+from tests.conftest import start_tweakops
 from tests.integration.test_resume import wait_for_epoch
 from training import read_epochs
 from tweakops.store import RunStore
@@ -85,15 +84,7 @@ def trained_run(cli: Cli, repo: Path) -> str:
 
 
 def start_tune(home: Path, run_id: str, *flags: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "local", "CI": "true"}
-    env.pop("TWEAKOPS_RUN_ID", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "tweakops", "tune", "--run", run_id, *flags],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=home.parent,
-    )
+    return start_tweakops(home, "tune", "--run", run_id, *flags)
 
 
 def study_of(home: Path, run_id: str) -> optuna.Study:

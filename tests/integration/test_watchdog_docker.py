@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +26,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, docker_client_or_none, git
+from tests.conftest import (
+    EXAMPLES,
+    docker_client_or_none,
+    git,
+    run_tweakops,
+    start_tweakops,
+    tweakops_env,
+)
 from training import read_epochs
 
 pytestmark = pytest.mark.docker
@@ -106,27 +112,12 @@ def repo_files(epoch_seconds: float = EPOCH_SECONDS) -> dict[str, str]:
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "TWEAKOPS_HOME": str(home),
-        "CI": "true",
-        "TWEAKOPS_RUNTIME": "docker",
-        **extra,
-    }
-    env.pop("TWEAKOPS_RUN_ID", None)
-    return env
+    return tweakops_env(home, TWEAKOPS_RUNTIME="docker", **extra)
 
 
 def tweakops(home: Path, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     """`tweakops ARGS` to its end, on the docker runtime."""
-    return subprocess.run(
-        [sys.executable, "-m", "tweakops", *args],
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=home.parent,
-    )
+    return run_tweakops(home, *args, env=_env(home), timeout=timeout)
 
 
 @dataclass
@@ -141,13 +132,7 @@ class Background:
         home.mkdir(parents=True, exist_ok=True)
         stderr = home.parent / f"tweakops-{args[0]}-{time.monotonic_ns()}.stderr"
         with stderr.open("wb") as err:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tweakops", *args],
-                env=_env(home),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                cwd=home.parent,
-            )
+            process = start_tweakops(home, *args, env=_env(home), stderr=err)
         return cls(process, stderr)
 
     def tail(self) -> str:

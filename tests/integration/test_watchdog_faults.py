@@ -30,7 +30,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, git
+from tests.conftest import EXAMPLES, git, start_tweakops, tweakops_env
+from tests.conftest import train_in_background as shared_train_in_background
 from training import SklearnCheckpoint, read_epochs
 from tweakops.store import RunStore
 
@@ -120,23 +121,11 @@ def counter_repo(
     )
 
 
-def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of the `cli` fixture, for processes that run in the background."""
-    env = {**os.environ, "TWEAKOPS_HOME": str(home), "CI": "true", "TWEAKOPS_RUNTIME": "local"}
-    env.pop("TWEAKOPS_RUN_ID", None)
-    return {**env, **extra}
-
-
 def spawn(home: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
     """`tweakops ARGS` in the background; stdout and stderr are captured."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "tweakops", *args],
-        env=cli_env(home, **extra),
-        cwd=home.parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    pipe = subprocess.PIPE
+    env = tweakops_env(home, **extra)
+    return start_tweakops(home, *args, env=env, stdout=pipe, stderr=pipe, text=True)
 
 
 def run_folder(home: Path, timeout: float = 60) -> Path:
@@ -175,13 +164,9 @@ def events(snapshot: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def train_in_background(cli: Any, home: Path, repo: Path) -> tuple[str, subprocess.Popen[str]]:
-    """`tweakops train` as its own process (an agent), its run pulled and inspected first."""
-    pulled = cli("pull", str(repo))
-    assert pulled.returncode == 0, pulled.stderr
-    run_id = pulled.stdout.strip().splitlines()[-1]
-    inspected = cli("inspect", "--run", run_id)
-    assert inspected.returncode == 0, inspected.stderr
-    return run_id, spawn(home, "train", "--run", run_id)
+    """`tweakops train` as its own process (an agent); its stdout and stderr are captured."""
+    pipe = subprocess.PIPE
+    return shared_train_in_background(cli, home, repo, stdout=pipe, stderr=pipe, text=True)
 
 
 def snapshot_of(cli: Any, run_id: str) -> dict[str, Any]:
@@ -425,7 +410,7 @@ def test_two_watchdogs_started_together_resume_a_dead_run_once(
     watchers = [
         subprocess.Popen(
             [sys.executable, "-c", GATED_CLI, str(ready), str(gate), "--json", "watch", "--all"],
-            env=cli_env(home),
+            env=tweakops_env(home),
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -474,7 +459,7 @@ def test_train_is_refused_while_a_live_process_holds_the_lease(
     assert cli("inspect", "--run", run_id).returncode == 0
     holder = subprocess.Popen(
         [sys.executable, "-c", LEASE_HOLDER, str(home), run_id],
-        env=cli_env(home),
+        env=tweakops_env(home),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -427,12 +427,9 @@ def _sh(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
     )
 
 
-def test_sh_steps_run_an_example_to_its_threshold(
-    pipeline: dict[str, Any], make_repo: Callable[..., Path], tmp_path: Path
-) -> None:
-    repo = make_repo("iris-sklearn")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
+def _agent_env(pipeline: dict[str, Any], repo: Path, tmp_path: Path) -> dict[str, str]:
+    """An agent's environment: `tweakops` on PATH running this checkout, the build's
+    parameters, and the Jenkinsfile's environment {} block evaluated over them."""
     bin_dir = tmp_path / "bin"  # `tweakops` on PATH, running this checkout
     bin_dir.mkdir()
     shim = bin_dir / "tweakops"
@@ -442,7 +439,7 @@ def test_sh_steps_run_an_example_to_its_threshold(
     env.update(
         PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
         PYTHONPATH=str(ROOT),
-        WORKSPACE=str(workspace),
+        WORKSPACE=str(tmp_path / "workspace"),
         REPO_URL=str(repo),
         REF="main",
         THRESHOLD="0.95",
@@ -451,10 +448,16 @@ def test_sh_steps_run_an_example_to_its_threshold(
     )
     for name, value in pipeline["environment"].items():  # the environment {} block
         env[name] = _groovy_text(str(value["text"]), env)
-    assert env["TWEAKOPS_HOME"] == str(workspace / ".tweakops")
-    logs: list[str] = []
-    result = "SUCCESS"
+    return env
 
+
+def _run_stages(
+    pipeline: dict[str, Any], env: dict[str, str], workspace: Path, logs: list[str]
+) -> str:
+    """Each stage's sh step as Jenkins runs it (credentials bound around the notify step only),
+    judged as the Jenkinsfile judges its exit code; the build's result. The run id the first
+    stage prints goes into env, as `env.TWEAKOPS_RUN_ID = sh(returnStdout: true, ...)`."""
+    result = "SUCCESS"
     env.update(PULL_SOURCE=env["REPO_URL"], PULL_REF=env["REF"], PULL_BRANCH="")  # the glue
     for stage in pipeline["stages"]:
         step = _steps(stage, "sh")[0]  # notify: the one with the credential bound
@@ -476,12 +479,13 @@ def test_sh_steps_run_an_example_to_its_threshold(
                 result = "UNSTABLE"
         else:
             assert proc.returncode == 0, where
+    return result
 
-    run_id = env["TWEAKOPS_RUN_ID"]
-    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", run_id), run_id
-    assert result == "SUCCESS"  # tune exited 0: the threshold was reached
 
-    # post { always { ... } }: the status step, then what it guards.
+def _run_post_always(
+    pipeline: dict[str, Any], env: dict[str, str], workspace: Path, logs: list[str]
+) -> None:
+    """post { always { ... } }: the status step, then what it guards."""
     always = _post(pipeline, "always")
     assert all(s["conditions"][0] == "env.TWEAKOPS_RUN_ID" for s in always["steps"])
     status, report, artifacts = _steps(always, "sh")
@@ -489,8 +493,12 @@ def test_sh_steps_run_an_example_to_its_threshold(
         proc = _sh(step["script"], env, workspace)
         logs += [proc.stdout, proc.stderr]
         assert proc.returncode == 0, proc.stderr
-    report_path = workspace / JUNIT_FILE
-    suite = ET.parse(report_path).getroot()
+
+
+def _assert_junit_and_artifacts(workspace: Path, run_id: str) -> None:
+    """A JUnit case per stage and the threshold, all passed; the report, metric, plot, logs and
+    model exported for archiving; the run's accuracy over the threshold."""
+    suite = ET.parse(workspace / JUNIT_FILE).getroot()
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert list(cases) == [*STAGES, "threshold"]
     assert cases["threshold"].find("failure") is None, ET.tostring(cases["threshold"])
@@ -502,6 +510,25 @@ def test_sh_steps_run_an_example_to_its_threshold(
     assert [p for p in (exported / "model").rglob("*") if p.is_file()]  # the best checkpoints
     accuracy = float((workspace / f".tweakops/runs/{run_id}/accuracy.txt").read_text())
     assert accuracy >= 0.95
+
+
+def test_sh_steps_run_an_example_to_its_threshold(
+    pipeline: dict[str, Any], make_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    repo = make_repo("iris-sklearn")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    env = _agent_env(pipeline, repo, tmp_path)
+    assert env["TWEAKOPS_HOME"] == str(workspace / ".tweakops")
+    logs: list[str] = []
+
+    result = _run_stages(pipeline, env, workspace, logs)
+
+    run_id = env["TWEAKOPS_RUN_ID"]
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", run_id), run_id
+    assert result == "SUCCESS"  # tune exited 0: the threshold was reached
+    _run_post_always(pipeline, env, workspace, logs)
+    _assert_junit_and_artifacts(workspace, run_id)
 
     # The bound password was never printed nor written anywhere in the workspace.
     assert not any(SMTP_SECRET in log for log in logs)

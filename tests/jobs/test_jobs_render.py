@@ -1,7 +1,6 @@
 """Golden-file tests of jobs/: every job and both views render to the checked-in XML.
 
-Regenerate the golden files on purpose with
-`python -m tweakops.jenkins.jobs --regenerate-fixtures`.
+Regenerate the golden files on purpose with `python -m pytest tests/jobs --regen`.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.jenkinsfile.test_jenkinsfile import cli_call
+from tests.jobs.golden import FIXTURES, regenerate_fixtures
 from tweakops.errors import ConfigError
 from tweakops.jenkins.jobs import (
     DROPPED_FIELDS,
@@ -29,16 +29,14 @@ from tweakops.jenkins.jobs import (
     chain,
     load_settings,
     main,
-    regenerate_fixtures,
     render,
     write_rendered,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
 STAGES = ["job1-pull", "job2-inspect", "job3-train", "job4-tune", "job5-notify", "job6-watchdog"]
 JENKINS_VARS = {"WORKSPACE"}  # set by Jenkins in every freestyle build
 PARAMETERIZED = PARAMETERIZED_CONFIG
-REGEN = "run `python -m tweakops.jenkins.jobs --regenerate-fixtures` if the change is intended"
+REGEN = "run `python -m pytest tests/jobs --regen` if the change is intended"
 
 
 @pytest.fixture(scope="module")

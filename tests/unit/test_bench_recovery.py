@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench._common import ratio
 from bench.recovery import (
     Fault,
     Measured,
@@ -19,7 +20,6 @@ from bench.recovery import (
     fault_schedule,
     make_source,
     match_restarts,
-    ratio,
     recoveries,
     report,
 )

@@ -1,4 +1,4 @@
-"""bench/tuning.py's pure part: time to threshold, medians, time splits and what each tuner gets.
+"""bench/bench_tuning.py's pure part: time to threshold, medians, time splits, what each tuner gets.
 
 No timing thresholds here (house rule): only the arithmetic on made-up trials, and the
 configuration handed to the tuners (nothing is trained, TensorFlow is not imported).
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.tuning import (
+from bench.bench_tuning import (
     ESCALATION,
     EXAMPLE,
     KERAS_TUNER,

@@ -37,7 +37,9 @@ from tweakops.redact import redact
 from tweakops.report.console import Console
 from tweakops.report.status import as_json, run_snapshot
 from tweakops.runtime import get_runtime
-from tweakops.stages import inspect, notify, pull, train, tune
+from tweakops.stages import inspect as inspect_stage
+from tweakops.stages import notify as notify_stage
+from tweakops.stages import pull, train, tune
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,7 +196,7 @@ def _run_waiting(
 STAGE_COMMANDS = [
     run_cmd,
     pull_cmd,
-    _stage_command("inspect", inspect, "Stage 2: read the code (ast) and pick the image."),
+    _stage_command("inspect", inspect_stage, "Stage 2: read the code (ast) and pick the image."),
     _stage_command(
         "train",
         train,
@@ -212,7 +214,7 @@ STAGE_COMMANDS = [
     ),
     _stage_command(
         "notify",
-        notify,
+        notify_stage,
         "Stage 5: email the result, or write it to the run's outbox. A result that was "
         "emailed already is not sent again (--again sends it).",
         [

@@ -12,40 +12,34 @@ import logging
 import os
 import re
 import time
-import xml.etree.ElementTree as ET
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import jenkins
 import requests
-import yaml
 
 from tweakops.errors import JenkinsError
 from tweakops.files import atomic_write
+from tweakops.jenkins.connection import JenkinsConnection
+from tweakops.jenkins.connection import connection_from_env as connection_from_env  # re-exported
+from tweakops.jenkins.payloads import (
+    build_parameters,
+    job_parameters,
+    keeps,
+    root_tag,
+    xml_digest,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NO_JENKINS = (
-    "no Jenkins configured: set JENKINS_URL (and JENKINS_USER, JENKINS_API_TOKEN) "
-    "or write ~/.config/tweakops/jenkins.yaml"
-)
 PIPELINE_PLUGIN = "build-pipeline-plugin"
 PIPELINE_VIEW_CLASS = "au.com.centrumsystems.hudson.plugin.buildpipeline.BuildPipelineView"
 VERBS = {"created": "creating", "updated": "updating"}
 GRANTS = "grant Job/Build, Job/Configure, View/Configure"
 Kind = Literal["job", "view"]
-
-
-@dataclass(frozen=True)
-class JenkinsConnection:
-    url: str
-    user: str | None = None
-    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -71,106 +65,6 @@ class BuildInfo:
     result: str | None  # SUCCESS, UNSTABLE, FAILURE, ABORTED; None while building or never built
     url: str | None
     building: bool
-
-
-def connection_from_env(
-    env: Mapping[str, str] = os.environ, config_file: Path | None = None
-) -> JenkinsConnection:
-    """JENKINS_URL/JENKINS_USER/JENKINS_API_TOKEN, else the YAML file (url, user, token)."""
-    if env.get("JENKINS_URL"):
-        token = env.get("JENKINS_API_TOKEN") or env.get("JENKINS_TOKEN")
-        return _connection(env["JENKINS_URL"], env.get("JENKINS_USER"), token, "JENKINS_USER")
-    named = config_file or (
-        Path(env["TWEAKOPS_JENKINS_CONFIG"]) if env.get("TWEAKOPS_JENKINS_CONFIG") else None
-    )
-    path = named or Path(env.get("HOME") or Path.home()) / ".config/tweakops/jenkins.yaml"
-    if not path.is_file():
-        if named:
-            raise JenkinsError(f"Jenkins config file {path} does not exist: {NO_JENKINS}")
-        raise JenkinsError(NO_JENKINS)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise JenkinsError(f"cannot read {path} ({type(exc).__name__}): fix its YAML") from None
-    unknown = sorted(set(data) - {"url", "user", "token"}) if isinstance(data, dict) else ["?"]
-    if unknown or not isinstance(data.get("url"), str):
-        raise JenkinsError(f"{path} must be a mapping with url (and user, token), got {unknown}")
-    user, token = data.get("user"), data.get("token")
-    return _connection(data["url"], user and str(user), token and str(token), f"user in {path}")
-
-
-def _connection(url: str, user: str | None, token: str | None, where: str) -> JenkinsConnection:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise JenkinsError(f"Jenkins URL must be http(s)://host[:port][/path], got {safe_url(url)}")
-    if parts.username and not user:  # credentials in the URL move out of it
-        user, token = unquote(parts.username), unquote(parts.password or "") or token
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-    if bool(user) != bool(token):
-        raise JenkinsError(
-            f"{where} and the API token go together: set both (JENKINS_USER, "
-            "JENKINS_API_TOKEN) or neither for anonymous access"
-        )
-    clean = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    return JenkinsConnection(clean, user or None, token or None)
-
-
-def safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-def xml_digest(text: str) -> str:
-    """md5 of canonical XML (JJB's "only push what changed"): whitespace, declaration, attribute
-    order and plugin versions do not count; unparsable text is hashed as is."""
-    try:
-        root = ET.fromstring(text)
-    except ET.ParseError:
-        return hashlib.md5(text.encode()).hexdigest()
-    for element in root.iter():
-        element.attrib.pop("plugin", None)
-        if element.text is not None and not element.text.strip():
-            element.text = None
-        if element.tail is not None and not element.tail.strip():
-            element.tail = None
-    canonical = ET.canonicalize(ET.tostring(root, encoding="unicode"))
-    return hashlib.md5(canonical.encode()).hexdigest()
-
-
-def keeps(theirs: str, ours: str) -> bool:
-    """Whether the server's XML holds all of ours: every element of ours, with its text and
-    attributes (plugin versions aside), is there as many times, and what the server has
-    besides is only fields (elements without children) inside elements of ours at paths ours
-    never has: the defaults Jenkins fills in when it loads or saves a job. A changed value, a
-    removed field, one more step or a trigger we no longer have is a difference."""
-    try:
-        mine, server = _elements(ET.fromstring(ours)), _elements(ET.fromstring(theirs))
-    except ET.ParseError:
-        return False
-    paths = {path for path, _, _ in mine}
-    extra = server - mine
-    return not (mine - server) and all(
-        leaf and path not in paths and path.rpartition("/")[0] in paths for path, _, leaf in extra
-    )
-
-
-def _elements(root: ET.Element, prefix: str = "") -> Counter[tuple[str, str, bool]]:
-    """(path, attributes and text, whether it is a leaf) of every element of the tree."""
-    path = f"{prefix}/{root.tag}"
-    attrs = sorted((k, v) for k, v in root.attrib.items() if k != "plugin")
-    leaf = len(root) == 0
-    text = (root.text or "").strip() if leaf else ""
-    found: Counter[tuple[str, str, bool]] = Counter({(path, f"{attrs}{text}", leaf): 1})
-    for child in root:
-        found += _elements(child, path)
-    return found
-
-
-def root_tag(text: str) -> str:
-    try:
-        return ET.fromstring(text).tag
-    except ET.ParseError:
-        return ""
 
 
 class JenkinsHTTPError(JenkinsError):
@@ -479,32 +373,3 @@ def _connection_reason(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS handshake failed"
     return "connection failed"
-
-
-def job_parameters(info: Mapping[str, Any]) -> dict[str, str | None] | None:
-    """{name: default} of a parameterised job's job/api/json, or None when it takes none."""
-    for prop in info.get("property") or []:
-        definitions = (prop or {}).get("parameterDefinitions")
-        if definitions is not None:
-            return {
-                str(d["name"]): _text((d.get("defaultParameterValue") or {}).get("value"))
-                for d in definitions
-            }
-    return None
-
-
-def build_parameters(build: Mapping[str, Any]) -> dict[str, str]:
-    """The parameters a build ran with (its ParametersAction)."""
-    found: dict[str, str] = {}
-    for action in build.get("actions") or []:
-        for param in (action or {}).get("parameters") or []:
-            value = _text(param.get("value"))
-            if value is not None:
-                found[str(param["name"])] = value
-    return found
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return None if value is None else str(value)

@@ -25,14 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import json
 import os
 import re
 import shlex
-import subprocess
 import sys
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +40,7 @@ import git
 
 from tweakops.errors import ConfigError, RepoError, TweakopsError
 from tweakops.files import atomic_write, fsync_dir
+from tweakops.jenkins.hook_local import printable, start_local_run
 from tweakops.store import default_home
 
 if TYPE_CHECKING:  # python-jenkins is an optional dependency: imported when a push needs it
@@ -84,21 +82,6 @@ printf '%s\\n' "$input" | while read -r old new ref; do
         "--sha=$new" </dev/null
 done
 exit 0
-"""
-
-
-# Runs of one repository share its clone in the run store: the detached process takes a lock
-# per bare repository, then becomes `tweakops run` (exec keeps the lock until the run ends).
-_ONE_AT_A_TIME = """\
-import fcntl, os, sys
-lock = open(sys.argv[1], "a")
-try:
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-except BlockingIOError:
-    print("# waiting for the previous run of this repository to end", flush=True)
-    fcntl.flock(lock, fcntl.LOCK_EX)
-os.set_inheritable(lock.fileno(), True)
-os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
@@ -196,11 +179,11 @@ def handle_push(bare_repo: Path, branch: str, sha: str) -> str:
 
 def _handle_push(bare_repo: Path, branch: str, sha: str) -> str:
     branch = branch.removeprefix("refs/heads/")
-    shown = _printable(branch)
+    shown = printable(branch)
     if _ZERO_RE.match(sha):
         return f"{PREFIX}{shown} was deleted; nothing to do"
     if not _SHA_RE.match(sha):
-        return f"{PREFIX}ignoring {shown}: {_printable(sha)!r} is not a full commit id"
+        return f"{PREFIX}ignoring {shown}: {printable(sha)!r} is not a full commit id"
     try:
         settings = load_settings(bare_repo)
     except ConfigError as exc:
@@ -232,7 +215,7 @@ def trigger_jenkins(job: str, url: str | None, sha: str, branch: str) -> str:
 
     client = JenkinsClient(jenkins_connection(url), timeout=JENKINS_TIMEOUT)
     queued = client.trigger(job, optional={"REF": sha, "BRANCH": branch})
-    pushed = f"{_printable(branch)}@{sha[:12]}"
+    pushed = f"{printable(branch)}@{sha[:12]}"
     line = f"{PREFIX}triggered {job} for {pushed} (queue item {queued.queue_id})"
     if "REF" not in queued.params:  # a Pipeline job has its parameters after its first build
         line += f"; {job} takes no REF parameter (yet): it builds its own branch"
@@ -259,44 +242,6 @@ def jenkins_connection(url: str | None, env: Mapping[str, str] | None = None) ->
     except JenkinsError:
         return installed
     return saved if saved.url == installed.url else installed
-
-
-def start_local_run(settings: HookSettings, bare_repo: Path, branch: str, sha: str) -> Path:
-    """`tweakops run BARE --ref SHA`, detached, output in HOME/hook-logs; return the log.
-
-    Runs of the same repository go one after another (they share its clone in the store).
-    """
-    home = Path(settings.home)
-    logs = home / "hook-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    bare = bare_repo.resolve()
-    command = [
-        settings.python, "-m", "tweakops", "--home", str(home), "run", str(bare), "--ref", sha,
-    ]  # fmt: skip
-    digest = hashlib.sha1(str(bare).encode(), usedforsecurity=False).hexdigest()[:12]
-    lock = logs / f".{bare.name}-{digest}.lock"
-    log = _new_log(logs, sha)
-    with log.open("a", encoding="utf-8") as out:
-        out.write(f"# tweakops hook: push of {_printable(branch)}@{sha} at {time.ctime()}\n")
-        out.write(f"# {shlex.join(command)}\n")
-        out.flush()
-        child = subprocess.Popen(
-            [settings.python, "-c", _ONE_AT_A_TIME, str(lock), *command],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=home,
-            env={**clean_env(), "TWEAKOPS_HOME": str(home)},
-            start_new_session=True,  # outlives the hook; git push returns at once
-        )
-        out.write(f"# pid {child.pid} (`kill -- -{child.pid}` stops the run)\n")
-    return log
-
-
-def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """ENV (default os.environ) without git's GIT_* variables, which a hook inherits."""
-    source = os.environ if env is None else env
-    return {k: v for k, v in source.items() if not k.startswith("GIT_")}
 
 
 def _bare_repo(path: Path) -> Path:
@@ -357,16 +302,6 @@ def _write_executable(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
-def _new_log(logs: Path, sha: str) -> Path:
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{sha[:12]}"
-    for n in range(1, 100):
-        log = logs / (f"{stem}.log" if n == 1 else f"{stem}-{n}.log")
-        with contextlib.suppress(FileExistsError):
-            log.touch(exist_ok=False)
-            return log
-    raise OSError(f"too many logs named {stem}-*.log in {logs}")
-
-
 def default_job() -> str:
     """job1 as `tweakops jenkins sync` names it: jobs/settings.yaml's prefix + job1-pull."""
     from tweakops.jenkins.jobs import load_settings
@@ -403,10 +338,6 @@ def _check_branch(branch: str) -> str:
     if not name or any(ord(c) < 32 or c in " \x7f" for c in name):
         raise ConfigError(f"--branch {branch!r}: give a branch name or a pattern like release/*")
     return name
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _one_line(exc: BaseException) -> str:

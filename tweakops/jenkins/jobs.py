@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import re
-import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from tweakops.pull.git import check_ref, check_source
 ROOT = Path(__file__).resolve().parents[2]
 JOBS_DIR = ROOT / "jobs"
 SETTINGS_FILE = "settings.yaml"
-FIXTURES_DIR = ROOT / "tests" / "jobs" / "fixtures"
 JOB_GROUP = "tweakops-chain"  # the job-group in jobs/tweakops-jobs.yaml
 VIEW_TEMPLATES = {"pipeline": "tweakops-pipeline-view", "list": "tweakops-list-view"}
 REVERSE_TRIGGER = "triggers/jenkins.triggers.ReverseBuildTrigger"
@@ -327,45 +325,18 @@ def chain(rendered: RenderedJobs) -> list[str]:
     return order
 
 
-def regenerate_fixtures(fixtures_dir: Path = FIXTURES_DIR, jobs_dir: Path = JOBS_DIR) -> list[Path]:
-    """Rewrite the golden XML files from jobs_dir with fixtures_dir/settings.yaml (both views;
-    the jobs linked by parameterized-trigger, and in core/ by core triggers)."""
-    settings = load_settings(fixtures_dir / SETTINGS_FILE)
-    renders = {kind: render(settings, kind == "pipeline", jobs_dir) for kind in VIEW_TEMPLATES}
-    core = render(settings, True, jobs_dir, chain_kind="core")
-    for old in fixtures_dir.glob("*.xml"):  # only after all rendered: a failure keeps the old
-        old.unlink()
-    for folder in ("views", "core"):
-        shutil.rmtree(fixtures_dir / folder, ignore_errors=True)
-    written = write_rendered(RenderedJobs(renders["pipeline"].jobs, {}, "pipeline"), fixtures_dir)
-    written += write_rendered(
-        RenderedJobs(core.jobs, {}, "pipeline", "core"), fixtures_dir / "core"
-    )
-    for kind, rendered in renders.items():
-        views_only = RenderedJobs({}, rendered.views, rendered.view_kind)
-        written += write_rendered(views_only, fixtures_dir / "views" / kind)
-    return written
-
-
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tweakops.jenkins.jobs`: regenerate the golden files, or render to a folder."""
+    """`python -m tweakops.jenkins.jobs --out DIR`: render the jobs and the view to a folder."""
     parser = argparse.ArgumentParser(prog="python -m tweakops.jenkins.jobs", description=__doc__)
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument(
-        "--regenerate-fixtures",
-        action="store_true",
-        help=f"rewrite {FIXTURES_DIR.relative_to(ROOT)} from jobs/ (on purpose)",
+    parser.add_argument(
+        "--out", type=Path, required=True, help="write <name>.xml of the jobs and view here"
     )
-    action.add_argument("--out", type=Path, help="write <name>.xml of the jobs and view here")
     parser.add_argument("--settings", type=Path, help="settings file (default jobs/settings.yaml)")
     parser.add_argument("--list-view", action="store_true", help="a list view, not the pipeline")
     args = parser.parse_args(argv)
     try:
-        if args.regenerate_fixtures:
-            paths = regenerate_fixtures()
-        else:
-            rendered = render(load_settings(args.settings), pipeline_view=not args.list_view)
-            paths = write_rendered(rendered, args.out)
+        rendered = render(load_settings(args.settings), pipeline_view=not args.list_view)
+        paths = write_rendered(rendered, args.out)
     except ConfigError as error:
         parser.exit(2, f"error: {error}\n")
     for path in paths:

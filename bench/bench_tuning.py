@@ -1,8 +1,8 @@
 """Time to threshold on the digits CNN: tweakops against Keras Tuner and the seed's escalation.
 
-    python bench/tuning.py [--seeds 0 1 2] [--threshold 0.98] [--max-trials 12]
-                           [--time-budget 900] [--runtime local|docker] [--parallel 1]
-                           [--tuners tweakops keras-tuner escalation] [--keep DIR]
+    python bench/bench_tuning.py [--seeds 0 1 2] [--threshold 0.98] [--max-trials 12]
+                                 [--time-budget 900] [--runtime local|docker] [--parallel 1]
+                                 [--tuners tweakops keras-tuner escalation] [--keep DIR]
 
 Per seed, in one go on this machine, three tuners of examples/digits-cnn (a Keras CNN on
 scikit-learn's 8x8 digits; the score is the test-split accuracy that its train.py writes):
@@ -51,17 +51,13 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-# Run as a script, sys.path[0] is bench/, where `tuning` is this file and not the tuning
-# package: drop bench/ and put the checkout first.
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script: the checkout
 
-from bench.recovery import (  # noqa: E402
+from bench._common import (
+    ROOT,
     BenchError,
     bench_env,
+    commit_all,
     met_word,
     ratio,
     run_bench,
@@ -70,8 +66,8 @@ from bench.recovery import (  # noqa: E402
     stop,
     tail,
 )
-from training import read_epochs  # noqa: E402
-from tuning.space import ParamSpec, parse_space  # noqa: E402
+from training import read_epochs
+from tuning.space import ParamSpec, parse_space
 
 EXAMPLE = ROOT / "examples" / "digits-cnn"
 GOAL_RATIO = 0.7
@@ -245,7 +241,7 @@ def seeded_source(text: str, seed: int) -> str:
     if text.count(SEED_LINE) != 1:
         raise BenchError(
             f"train.py of {EXAMPLE} no longer has the line {SEED_LINE!r}; update SEED_LINE in "
-            "bench/tuning.py"
+            "bench/bench_tuning.py"
         )
     return text.replace(SEED_LINE, f'SEED = training.param("seed", {seed})')
 
@@ -480,8 +476,6 @@ def report(setup: Setup, runs: Sequence[Run], heading: Sequence[str]) -> str:
 
 def make_repo(folder: Path, tuner: str, seed: int, setup: Setup) -> Path:
     """A committed git repo: the example with the seed in train.py and the run's yaml."""
-    import git  # gitpython, a tweakops dependency
-
     ignore = shutil.ignore_patterns("__pycache__", "accuracy.txt", "epochs.jsonl", "checkpoints")
     shutil.copytree(EXAMPLE, folder, ignore=ignore)
     script = folder / "train.py"
@@ -491,15 +485,9 @@ def make_repo(folder: Path, tuner: str, seed: int, setup: Setup) -> Path:
         base, tuner, seed, setup.threshold, setup.max_trials, setup.time_budget
     )
     (folder / "tweakops.yaml").write_text(
-        f"# bench/tuning.py: {tuner}, seed {seed}\n" + yaml.safe_dump(config, sort_keys=False)
+        f"# bench/bench_tuning.py: {tuner}, seed {seed}\n" + yaml.safe_dump(config, sort_keys=False)
     )
-    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    repo = git.Repo.init(folder)
-    repo.index.add(files)
-    bench = git.Actor("tweakops bench", "bench@example.org")
-    repo.index.commit("bench/tuning.py", author=bench, committer=bench)
-    repo.close()
-    return folder
+    return commit_all(folder, "bench/bench_tuning.py")
 
 
 def _trial_from_record(record: Mapping[str, Any], folder: Path) -> Trial:
