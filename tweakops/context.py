@@ -11,10 +11,11 @@ from typing import Any, Protocol, TypeVar
 
 from monitor import run_lease
 from tweakops.config import PULL_OVERRIDES, Config, load_config
-from tweakops.errors import EngineAway, StoreError, explain
+from tweakops.errors import EngineAway, explain
 from tweakops.jenkins.build import record_build
 from tweakops.records import RunRecord, StageRecord
 from tweakops.report.console import Console
+from tweakops.results import require_succeeded
 from tweakops.store import RunStore
 
 log = logging.getLogger("tweakops")
@@ -54,19 +55,9 @@ class RunContext:
         return RunContext(self.store, run, self.console, self.runtime, self.source)
 
     def config(self) -> Config:
-        self.result_of("pull")
+        require_succeeded(self.store, self.run.id, "pull")
         overrides = {k: v for k, v in self.run.overrides.items() if k not in PULL_OVERRIDES}
         return load_config(self.source_dir, overrides)
-
-    def result_of(self, stage: str) -> dict[str, Any]:
-        """The stored result of an earlier stage; a clear error when it has not succeeded."""
-        record = self.store.get_stage(self.run.id, stage)
-        if record.status != "succeeded":
-            raise StoreError(
-                f"run {self.run.id}: stage {stage!r} has not succeeded (it is {record.status}); "
-                f"run `tweakops {stage} --run {self.run.id}` first"
-            )
-        return record.result
 
     def event(self, kind: str, message: str, **data: Any) -> None:
         log.info("[%s] %s", self.run.id, message)

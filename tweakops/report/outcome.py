@@ -11,6 +11,7 @@ from tweakops.config import Config, notify_from_env, origins
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.records import best_trial
+from tweakops.results import Pulled, read_result
 from tweakops.trials import log_tail
 
 
@@ -28,7 +29,7 @@ def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
     reached = run.status == "reached"
     trials = tuple(ctx.store.trials(ctx.run.id))
     best = best_trial(trials)
-    pulled = ctx.store.get_stage(run.id, "pull").result
+    pulled = read_result(ctx.store.get_stage(run.id, "pull"), Pulled)
     failed = [s for s in ctx.store.stages(run.id) if s.status == "failed"]
     verdict = run.verdict or (f"{failed[0].name} failed: {failed[0].error}" if failed else "")
     tail = (
@@ -38,8 +39,8 @@ def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
         run=run,
         trials=trials,
         repo=run.source,
-        commit=pulled.get("sha"),
-        branch=pulled.get("branch"),
+        commit=pulled.repo.sha if pulled else None,
+        branch=pulled.repo.branch if pulled else None,
         metric=config.metric,
         threshold=config.threshold,
         reached=reached,

@@ -11,6 +11,7 @@ from tweakops.analysis.record import Inspected
 from tweakops.records import WATCHDOG_EVENTS, RunRecord, TrialRecord, best_trial
 from tweakops.redact import redact, redact_deep
 from tweakops.report.console import fmt_accuracy, fmt_seconds, paint, paint_status, render_table
+from tweakops.results import Trained, read_result
 from tweakops.store import RunStore
 
 
@@ -46,7 +47,7 @@ def render_status(
                 s.name,
                 paint_status(s.status, color),
                 fmt_seconds(s.duration),
-                s.error or s.result.get("summary", ""),
+                s.error or s.summary,
             ]
             for s in store.stages(run.id)
         ],
@@ -112,17 +113,17 @@ def render_runs(
 
 
 def _runtime_line(store: RunStore, run_id: str) -> list[str]:
-    trained = store.get_stage(run_id, "train").result
-    if not trained.get("runtime"):
+    trained = read_result(store.get_stage(run_id, "train"), Trained)
+    if trained is None or not trained.runtime:
         return []
-    image = f", image {trained['image']}" if trained.get("runtime") == "docker" else ""
-    return [f"runtime: {trained['runtime']}{image}"]
+    image = f", image {trained.image}" if trained.runtime == "docker" else ""
+    return [f"runtime: {trained.runtime}{image}"]
 
 
 def _inspect_lines(store: RunStore, run_id: str) -> list[str]:
     """What inspect found and applied: entrypoint, environment, checkpoints, knobs."""
     stage = store.get_stage(run_id, "inspect")
-    inspected = Inspected.read(stage.result) if stage.status == "succeeded" else None
+    inspected = read_result(stage, Inspected) if stage.status == "succeeded" else None
     return [f"{label}: {text}" for label, text in inspected.facts()] if inspected else []
 
 
