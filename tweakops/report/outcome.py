@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from notify import NotifySettings, RunOutcome
+from notify import RunOutcome
 from notify.render import fmt_threshold
-from tweakops.config import Config, notify_from_env, origins
+from tweakops.config import Config, notify_from_env
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.records import best_trial
@@ -16,11 +16,14 @@ from tweakops.trials import log_tail
 
 
 def run_config(ctx: RunContext) -> Config:
-    """The run's config; the defaults (with the SMTP environment) when it cannot be read."""
+    """The run's stored config with this machine's SMTP and notify environment (a Jenkins
+    credential is bound to the notify job only); the defaults with that environment when
+    the run has none (pull failed, a bad tweakops.yaml)."""
     try:
-        return ctx.config()
-    except TweakopsError:  # pull failed: the failure mail still goes out with env settings
-        return replace(Config(), notify=notify_from_env(NotifySettings(), os.environ))
+        config = ctx.config()
+    except TweakopsError:  # the failure mail still goes out with the environment's settings
+        config = Config()
+    return replace(config, notify=notify_from_env(config.notify, os.environ))
 
 
 def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
@@ -58,7 +61,7 @@ def settings_from(ctx: RunContext, config: Config) -> str:
     MAX_TRIALS); time_budget 3600 s from default"; empty before the pull."""
     if ctx.store.get_stage(ctx.run.id, "pull").status != "succeeded":
         return ""
-    found = origins(ctx.source_dir, ctx.run.overrides)
+    found = ctx.origins()
     values = {
         "threshold": fmt_threshold(config.threshold),
         "max_trials": str(config.max_trials),

@@ -26,6 +26,7 @@ def pull(ctx: RunContext) -> Pulled:
     for warning in result.warnings:
         ctx.console.warn(warning)
     result = _with_branch(ctx, result, ctx.run.overrides.get("branch"))
+    ctx.store.drop_config(ctx.run.id)  # the copy changes: the next stage resolves it again
     if ctx.source_dir.exists():
         shutil.rmtree(ctx.source_dir)
     export_tree(Path(result.clone_dir), result.sha, result.subdir, ctx.source_dir)

@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS tw_leases (
     run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
     expires REAL NOT NULL);
 """
+# A run's configuration as resolved once after pull (tweakops.resolved); no secret in it.
+_CONFIGS = """
+CREATE TABLE IF NOT EXISTS tw_configs (
+    run_id TEXT PRIMARY KEY, resolved TEXT NOT NULL, stored REAL NOT NULL);
+"""
 
 
 def default_home() -> Path:
@@ -66,7 +71,7 @@ class RunStore:
                 if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     db.execute("PRAGMA journal_mode=WAL")
                 if not _has_schema(db):
-                    db.executescript(_SCHEMA)
+                    db.executescript(_SCHEMA + _CONFIGS)
                 _migrate(db)
             finally:
                 db.close()
@@ -325,6 +330,27 @@ class RunStore:
             for r in rows
         ]
 
+    # --- the resolved configuration ---------------------------------------
+    def save_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+        """Keep the run's resolved configuration, replacing an earlier one."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tw_configs (run_id, resolved, stored) VALUES (?,?,?)",
+                (run_id, json.dumps(resolved), time.time()),
+            )
+
+    def get_config(self, run_id: str) -> dict[str, Any] | None:
+        """The run's resolved configuration as stored, or None when it has none yet."""
+        with self._connect() as db:
+            query = "SELECT resolved FROM tw_configs WHERE run_id = ?"
+            row = db.execute(query, (run_id,)).fetchone()
+        return json.loads(row["resolved"]) if row is not None else None
+
+    def drop_config(self, run_id: str) -> None:
+        """Forget the run's resolved configuration: it is resolved again when next needed."""
+        with self._connect() as db:
+            db.execute("DELETE FROM tw_configs WHERE run_id = ?", (run_id,))
+
     # --- leases -----------------------------------------------------------
     def claim_lease(
         self, wanted: LeaseRecord, may_take: Callable[[LeaseRecord], bool]
@@ -426,7 +452,10 @@ def _has_schema(db: sqlite3.Connection) -> bool:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Columns added since a store was made."""
+    """Columns and tables added since a store was made."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(tw_runs)")}
     if "runtime" not in columns:
         db.execute("ALTER TABLE tw_runs ADD COLUMN runtime TEXT")
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "tw_configs" not in tables:  # runs of an older store resolve theirs when next needed
+        db.executescript(_CONFIGS)
