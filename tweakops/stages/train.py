@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuning.stop import reached
 from tweakops.context import RunContext
 from tweakops.errors import TrialFailed
 from tweakops.plan import make_plan
@@ -38,7 +39,7 @@ def train(ctx: RunContext, again: bool = False) -> Trained:
         trial=0,
         accuracy=record.accuracy,
         threshold=plan.config.threshold,
-        reached=record.accuracy >= plan.config.threshold,
+        reached=reached(record.accuracy, plan.config.threshold),
         runtime=plan.runtime.name,
         image=plan.image,
         entrypoint=plan.entrypoint,
