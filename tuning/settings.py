@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tweakops.errors import ConfigError, quoted
+from tweakops.sections import check_section
 
 STRATEGIES: tuple[str, ...] = ("optuna", "escalate")
 TUNING_KEYS = ("strategy", "seed", "patience", "pruning", "parallel", "storage", "study", "ladder")
@@ -56,18 +57,12 @@ def parse_tuning(value: object, source: str) -> TuningSettings:
     """The `tuning` mapping; every error names the key, the value and what is allowed."""
     if value is None:
         return TuningSettings()
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"tuning in {source} must be a mapping with keys {', '.join(TUNING_KEYS)}"
-        )
-    unknown = [str(k) for k in value if k not in TUNING_KEYS]
-    if unknown:
-        raise ConfigError(
-            f"unknown key tuning.{unknown[0]} in {source}: allowed are {', '.join(TUNING_KEYS)}"
-        )
     fields: dict[str, Any] = {}
-    for key, raw in value.items():
-        fields[str(key)] = _PARSERS[str(key)](raw, f"tuning.{key} in {source}")
+    for key, raw in check_section(value, "tuning", source, TUNING_KEYS).items():
+        if key == "pruning":  # a section of its own: its unknown keys are named tuning.pruning.*
+            fields["pruning"] = _pruning(raw, source)
+        else:
+            fields[str(key)] = _PARSERS[str(key)](raw, f"tuning.{key} in {source}")
     settings = TuningSettings(**fields)
     if settings.strategy == "escalate" and not settings.ladder:
         raise ConfigError(
@@ -103,20 +98,15 @@ def _patience(value: object, where: str) -> int | None:
     return None if value is None else _whole(value, where, low=1, high=10_000)
 
 
-def _pruning(value: object, where: str) -> Pruning | None:
+def _pruning(value: object, source: str) -> Pruning | None:
+    """tuning.pruning: false (off), true (the defaults) or a mapping of PRUNING_KEYS."""
     if value is False or value is None:
         return None
     if value is True:
         return Pruning()
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"{where} must be false or a mapping like {{metric: val_accuracy, warmup_epochs: 2}}"
-        )
-    unknown = [str(k) for k in value if k not in PRUNING_KEYS]
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]} in {where}: allowed are {', '.join(PRUNING_KEYS)}"
-        )
+    shape = "false or a mapping like {metric: val_accuracy, warmup_epochs: 2}"
+    value = check_section(value, "tuning.pruning", source, PRUNING_KEYS, shape)
+    where = f"tuning.pruning in {source}"
     metric = value.get("metric", Pruning.metric)
     if not isinstance(metric, str) or not _PARAM.match(metric):
         raise ConfigError(
@@ -124,9 +114,14 @@ def _pruning(value: object, where: str) -> Pruning | None:
         )
     return Pruning(
         metric=metric,
-        warmup_epochs=_whole(value.get("warmup_epochs", 2), f"{where}: warmup_epochs", 0, 10_000),
+        warmup_epochs=_whole(
+            value.get("warmup_epochs", Pruning.warmup_epochs), f"{where}: warmup_epochs", 0, 10_000
+        ),
         startup_trials=_whole(
-            value.get("startup_trials", 2), f"{where}: startup_trials", 0, 10_000
+            value.get("startup_trials", Pruning.startup_trials),
+            f"{where}: startup_trials",
+            0,
+            10_000,
         ),
     )
 
@@ -181,7 +176,6 @@ _PARSERS: dict[str, Any] = {
     "strategy": _strategy,
     "seed": _seed,
     "patience": _patience,
-    "pruning": _pruning,
     "parallel": parse_parallel,
     "storage": _storage,
     "study": _study,

@@ -55,6 +55,11 @@ class Verdict:
         return OUTCOMES[self.rule]
 
 
+def reached(value: float | None, threshold: float) -> bool:
+    """The one threshold judgment: a metric was measured and is at or above the threshold."""
+    return value is not None and value >= threshold
+
+
 def best_of(history: Sequence[Observation]) -> Observation | None:
     scored = [o for o in history if o.value is not None]
     return max(scored, key=lambda o: (o.value, -o.number)) if scored else None
@@ -68,7 +73,7 @@ def judge(history: Sequence[Observation], rules: StopRules, elapsed: float) -> V
         if best and best.value is not None
         else "no trial produced a metric"
     )
-    if best is not None and best.value is not None and best.value >= rules.threshold:
+    if best is not None and best.value is not None and reached(best.value, rules.threshold):
         return Verdict(
             True,
             "threshold",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -13,11 +13,12 @@ from typing import Any
 import yaml
 
 from monitor import RestartPolicy
-from notify.settings import NOTIFY_ON, NotifySettings
+from notify.settings import NotifySettings, notify_from_env, parse_notify
 from tuning.settings import TuningSettings, parse_parallel, parse_tuning
 from tuning.space import ParamSpec, SpaceError, parse_space
 from tweakops.errors import ConfigError, quoted
 from tweakops.redact import is_secret_name
+from tweakops.sections import as_number, check_section
 
 CONFIG_FILE = "tweakops.yaml"
 KEYS = (
@@ -42,8 +43,6 @@ MAX_YAML_BYTES = 256 * 1024
 MAX_SECONDS = 30 * 24 * 3600  # a time budget of 30 days at the most
 RESOURCE_KEYS = ("memory", "cpus")
 WATCHDOG_KEYS = ("max_restarts", "backoff", "backoff_max", "engine_wait")
-NOTIFY_KEYS = ("to", "from", "on", "smtp")
-SMTP_KEYS = ("host", "port", "user", "security")
 # Overrides that are pull's (what to pull, which branch it was pushed to): stored with the run,
 # never settings.
 PULL_OVERRIDES = ("ref", "branch")
@@ -81,13 +80,19 @@ class Config:
 
 
 def load_config(root: Path, overrides: Mapping[str, Any] | None = None) -> Config:
-    """Read root/tweakops.yaml (optional), then apply command-line overrides and SMTP env."""
-    path = root / CONFIG_FILE
-    raw = read_yaml(path, CONFIG_FILE) if path.is_file() else {}
-    config = parse_config(raw, source=CONFIG_FILE)
+    """Read root/tweakops.yaml (optional), then apply command-line overrides and SMTP env.
+
+    A run resolves its configuration once (tweakops.resolved) and keeps it in the store."""
+    config = parse_config(read_config_file(root), source=CONFIG_FILE)
     if overrides:
         config = apply_overrides(config, overrides)
     return replace(config, notify=notify_from_env(config.notify, os.environ))
+
+
+def read_config_file(root: Path) -> object:
+    """root/tweakops.yaml as YAML data, {} when there is none."""
+    path = root / CONFIG_FILE
+    return read_yaml(path, CONFIG_FILE) if path.is_file() else {}
 
 
 TRACED = ("threshold", "max_trials", "time_budget")  # where each came from is reported
@@ -95,13 +100,17 @@ FLAGS = {"threshold": "THRESHOLD", "max_trials": "MAX_TRIALS", "time_budget": No
 
 
 def origins(root: Path, overrides: Mapping[str, Any]) -> dict[str, str]:
+    """trace_origins of root/tweakops.yaml, read even when it is not a valid config (a run
+    whose config could not be resolved still says where its settings would come from)."""
+    raw: object = {}
+    with contextlib.suppress(ConfigError):
+        raw = read_config_file(root)
+    return trace_origins(raw, overrides)
+
+
+def trace_origins(raw: object, overrides: Mapping[str, Any]) -> dict[str, str]:
     """Where the run's threshold, max_trials and time_budget came from: the run's flags (or
     the Jenkins parameters that became them), the repository's tweakops.yaml, or the default."""
-    path = root / CONFIG_FILE
-    try:
-        raw = read_yaml(path, CONFIG_FILE) if path.is_file() else {}
-    except ConfigError:
-        raw = {}
     found = {}
     for key in TRACED:
         flag, parameter = "--" + key.replace("_", "-"), FLAGS[key]
@@ -152,15 +161,10 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def parse_config(raw: object, source: str = CONFIG_FILE) -> Config:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source} must be a mapping of keys ({', '.join(KEYS)})")
-    unknown = [str(k) for k in raw if k not in KEYS]
-    if unknown:
-        raise ConfigError(
-            f"unknown key {quoted(unknown[0])} in {source}: allowed keys are {', '.join(KEYS)}"
-        )
+    """The file's top-level mapping; each key is parsed by its section's parser."""
+    shape = f"a mapping of keys ({', '.join(KEYS)})"
     values: dict[str, Any] = {}
-    for key, value in raw.items():
+    for key, value in check_section(raw, "", source, KEYS, shape).items():
         values[str(key)] = _PARSERS[str(key)](value, source)
     return Config(**values)
 
@@ -172,7 +176,7 @@ def apply_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
         if value is None:
             continue
         if key == "parallel":  # the one tuning setting with a flag of its own
-            number = _as_number(value)
+            number = as_number(value)
             whole = int(number) if number is not None and number == int(number) else value
             parallel = parse_parallel(whole, "--parallel")
             values["tuning"] = replace(values.get("tuning", config.tuning), parallel=parallel)
@@ -199,7 +203,7 @@ def _text(key: str) -> Any:
 
 
 def parse_threshold(value: object, source: str) -> float:
-    number = _as_number(value)
+    number = as_number(value)
     if number is None or not 0 <= number <= 100:
         raise ConfigError(
             f"threshold must be between 0 and 1 (or a percentage up to 100) "
@@ -209,7 +213,7 @@ def parse_threshold(value: object, source: str) -> float:
 
 
 def _parse_max_trials(value: object, source: str) -> int:
-    number = _as_number(value)
+    number = as_number(value)
     if number is None or number != int(number) or not 1 <= number <= 10_000:
         raise ConfigError(
             f"max_trials must be a whole number from 1 to 10000 (trial 0, the defaults, counts), "
@@ -220,7 +224,7 @@ def _parse_max_trials(value: object, source: str) -> int:
 
 def parse_duration(value: object, source: str) -> float:
     """Seconds as a number, or '900s', '15m', '2h'."""
-    number = _as_number(value)
+    number = as_number(value)
     if number is None and isinstance(value, str) and (match := _DURATION.match(value)):
         number = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
     if number is None or not 0 < number <= MAX_SECONDS:
@@ -249,19 +253,6 @@ def _parse_space(value: object, source: str) -> tuple[ParamSpec, ...]:
         raise ConfigError(f"search_space in {source}: {exc}") from exc
 
 
-def _as_number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip().rstrip("%"))
-        except ValueError:
-            return None
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 _PARSERS: dict[str, Any] = {
     "entrypoint": _text("entrypoint"),
     "image": _text("image"),
@@ -273,117 +264,19 @@ _PARSERS: dict[str, Any] = {
 }
 
 
-def _parse_notify(value: object, source: str) -> NotifySettings:
-    if value is None:
-        return NotifySettings()
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"notify in {source} must be a mapping with keys {', '.join(NOTIFY_KEYS)}"
-        )
-    value = {("on" if key is True else key): item for key, item in value.items()}  # YAML 1.1 `on`
-    _reject_unknown(value, NOTIFY_KEYS, "notify", source)
-    to = value.get("to", [])
-    to_list = [to] if isinstance(to, str) else to
-    if not isinstance(to_list, list) or not all(isinstance(a, str) and "@" in a for a in to_list):
-        raise ConfigError(
-            f"notify.to in {source} must be an address or a list of addresses, got {quoted(to)}"
-        )
-    on = value.get("on", ["success"])
-    on_list = [on] if isinstance(on, str) else on
-    if not isinstance(on_list, list) or not set(on_list) <= {"success", "failure"}:
-        raise ConfigError(
-            f"notify.on in {source} must list success and/or failure, got {quoted(on)}"
-        )
-    smtp = value.get("smtp") or {}
-    if not isinstance(smtp, Mapping):
-        raise ConfigError(
-            f"notify.smtp in {source} must be a mapping with keys {', '.join(SMTP_KEYS)}"
-        )
-    if "password" in smtp:
-        raise ConfigError(
-            f"notify.smtp.password in {source}: never commit passwords; "
-            "set TWEAKOPS_SMTP_PASSWORD (a Jenkins credential) instead"
-        )
-    _reject_unknown(smtp, SMTP_KEYS, "notify.smtp", source)
-    settings = NotifySettings(to=tuple(to_list), on=tuple(on_list))
-    if "from" in value:
-        settings = replace(settings, sender=_text("notify.from")(value["from"], source))
-    return _with_smtp(settings, smtp, source)
-
-
-def _with_smtp(settings: NotifySettings, smtp: Mapping[str, Any], source: str) -> NotifySettings:
-    security = smtp.get("security", settings.security)
-    if security not in ("none", "starttls", "ssl"):
-        raise ConfigError(
-            f"notify.smtp.security in {source} must be none, starttls or ssl"
-            f", got {quoted(security)}"
-        )
-    port = smtp.get("port")
-    if port is not None and (_as_number(port) is None or not 0 < int(port) < 65536):
-        raise ConfigError(f"notify.smtp.port in {source} must be a port number, got {quoted(port)}")
-    return replace(
-        settings,
-        smtp_host=smtp.get("host", settings.smtp_host),
-        smtp_port=int(port) if port is not None else settings.smtp_port,
-        smtp_user=smtp.get("user", settings.smtp_user),
-        security=security,
-    )
-
-
-def notify_from_env(settings: NotifySettings, env: Mapping[str, str]) -> NotifySettings:
-    """TWEAKOPS_SMTP_* and TWEAKOPS_NOTIFY_* (e.g. bound from Jenkins credentials) win."""
-    smtp = {
-        key: env[f"TWEAKOPS_SMTP_{key.upper()}"]
-        for key in SMTP_KEYS
-        if env.get(f"TWEAKOPS_SMTP_{key.upper()}")
-    }
-    settings = _with_smtp(settings, smtp, "the environment")
-    if env.get("TWEAKOPS_SMTP_PASSWORD"):
-        settings = replace(settings, smtp_password=env["TWEAKOPS_SMTP_PASSWORD"])
-    if env.get("TWEAKOPS_NOTIFY_TO"):
-        to = _env_list(env, "TWEAKOPS_NOTIFY_TO", lambda a: "@" in a, "addresses")
-        settings = replace(settings, to=to)
-    if env.get("TWEAKOPS_NOTIFY_ON"):  # also read when the run has no tweakops.yaml (pull failed)
-        on = _env_list(env, "TWEAKOPS_NOTIFY_ON", NOTIFY_ON.__contains__, "success and/or failure")
-        settings = replace(settings, on=on)
-    if env.get("TWEAKOPS_NOTIFY_FROM"):
-        settings = replace(settings, sender=env["TWEAKOPS_NOTIFY_FROM"])
-    return settings
-
-
-def _env_list(
-    env: Mapping[str, str], name: str, valid: Callable[[str], bool], expected: str
-) -> tuple[str, ...]:
-    """A comma-separated variable as a tuple; every item must pass `valid`."""
-    items = tuple(item.strip() for item in env[name].split(",") if item.strip())
-    if not items or not all(valid(item) for item in items):
-        raise ConfigError(f"{name} must be a comma-separated list of {expected}, got {env[name]!r}")
-    return items
-
-
-def _reject_unknown(
-    value: Mapping[str, Any], allowed: tuple[str, ...], key: str, source: str
-) -> None:
-    unknown = [str(k) for k in value if k not in allowed]
-    if unknown:
-        raise ConfigError(
-            f"unknown key {key}.{unknown[0]} in {source}: allowed are {', '.join(allowed)}"
-        )
-
-
 def _parse_resources(value: object, source: str) -> Resources:
     if value is None:
         return Resources()
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"resources in {source} must be a mapping like {{memory: 4g, cpus: 2}}")
-    _reject_unknown(value, RESOURCE_KEYS, "resources", source)
+    value = check_section(
+        value, "resources", source, RESOURCE_KEYS, "a mapping like {memory: 4g, cpus: 2}"
+    )
     memory = value.get("memory", Resources.memory)
     if memory is not None and not _MEMORY.match(str(memory)):
         raise ConfigError(
             f"resources.memory in {source} must be a size like 512m or 4g, got {quoted(memory)}"
         )
     cpus = value.get("cpus")
-    number = _as_number(cpus) if cpus is not None else None
+    number = as_number(cpus) if cpus is not None else None
     if cpus is not None and (number is None or not 0 < number <= 1024):
         raise ConfigError(
             f"resources.cpus in {source} must be a number above 0, got {quoted(cpus)}"
@@ -391,7 +284,7 @@ def _parse_resources(value: object, source: str) -> Resources:
     return Resources(memory=str(memory).strip().lower() if memory else None, cpus=number)
 
 
-_PARSERS["notify"] = _parse_notify
+_PARSERS["notify"] = parse_notify
 _PARSERS["resources"] = _parse_resources
 
 
@@ -399,15 +292,12 @@ def _parse_watchdog(value: object, source: str) -> RestartPolicy:
     """watchdog: {max_restarts: 3, backoff: 0.5, backoff_max: 10, engine_wait: 120} (seconds)."""
     if value is None:
         return RestartPolicy()
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"watchdog in {source} must be a mapping like {{max_restarts: 3, backoff: 0.5}}"
-        )
-    _reject_unknown(value, WATCHDOG_KEYS, "watchdog", source)
+    shape = "a mapping like {max_restarts: 3, backoff: 0.5}"
+    value = check_section(value, "watchdog", source, WATCHDOG_KEYS, shape)
     fields = {"backoff": "backoff_initial"}
     values: dict[str, Any] = {}
     for key, raw in value.items():
-        number = _as_number(raw)
+        number = as_number(raw)
         whole = key == "max_restarts"
         if number is None or number < 0 or (whole and number != int(number)):
             kind = "a whole number, 0 or more" if whole else "a number of seconds, 0 or more"

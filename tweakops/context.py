@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from monitor import run_lease
-from tweakops.config import PULL_OVERRIDES, Config, load_config
+from tweakops.config import Config, origins
 from tweakops.errors import EngineAway, StoreError, explain
 from tweakops.jenkins.build import record_build
 from tweakops.records import RunRecord, StageRecord
 from tweakops.report.console import Console
+from tweakops.resolved import UNREADABLE, ResolvedConfig, resolve_config, setting_overrides
+from tweakops.results import require_succeeded
 from tweakops.store import RunStore
 
 log = logging.getLogger("tweakops")
@@ -54,19 +56,41 @@ class RunContext:
         return RunContext(self.store, run, self.console, self.runtime, self.source)
 
     def config(self) -> Config:
-        self.result_of("pull")
-        overrides = {k: v for k, v in self.run.overrides.items() if k not in PULL_OVERRIDES}
-        return load_config(self.source_dir, overrides)
+        """The run's configuration (tweakops.yaml and the run's overrides), resolved once."""
+        return self.settings().config
 
-    def result_of(self, stage: str) -> dict[str, Any]:
-        """The stored result of an earlier stage; a clear error when it has not succeeded."""
-        record = self.store.get_stage(self.run.id, stage)
-        if record.status != "succeeded":
-            raise StoreError(
-                f"run {self.run.id}: stage {stage!r} has not succeeded (it is {record.status}); "
-                f"run `tweakops {stage} --run {self.run.id}` first"
-            )
-        return record.result
+    def settings(self) -> ResolvedConfig:
+        """The run's configuration as stored with the run; the first stage after pull (which
+        drops it when it replaces the run's copy of the project) resolves and stores it."""
+        require_succeeded(self.store, self.run.id, "pull")
+        stored = self._stored_settings()
+        if stored is not None:
+            return stored
+        resolved = resolve_config(self.source_dir, setting_overrides(self.run.overrides))
+        try:
+            self.store.save_config(self.run.id, resolved.to_dict())
+        except StoreError as exc:  # a read-only store (status, report) still gets its config
+            log.warning("[%s] configuration not stored: %s", self.run.id, exc)
+        return resolved
+
+    def origins(self) -> dict[str, str]:
+        """Where the threshold, max_trials and time_budget came from: as resolved with the
+        config, else (it could not be resolved) as the run's tweakops.yaml says."""
+        stored = self._stored_settings()
+        if stored is not None:
+            return stored.origins
+        return origins(self.source_dir, setting_overrides(self.run.overrides))
+
+    def _stored_settings(self) -> ResolvedConfig | None:
+        """The stored configuration; None when there is none, or one an older tweakops kept
+        in another shape (it is resolved again)."""
+        try:
+            data = self.store.get_config(self.run.id)
+            return ResolvedConfig.from_dict(data) if data is not None else None
+        except StoreError:  # an old read-only store without the table
+            return None
+        except UNREADABLE:
+            return None
 
     def event(self, kind: str, message: str, **data: Any) -> None:
         log.info("[%s] %s", self.run.id, message)

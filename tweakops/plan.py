@@ -9,13 +9,13 @@ from monitor import RestartPolicy
 from tuning.space import ParamSpec
 from tweakops.analysis.imports import Traced, trace_imports
 from tweakops.analysis.inspection import InspectResult
-from tweakops.analysis.record import Inspected
 from tweakops.analysis.requirements import Declarations, declared_requirements
 from tweakops.config import Config
 from tweakops.context import RunContext
 from tweakops.environment import Environment, check_imports, prepare_environment
 from tweakops.errors import ConfigError, InspectError
 from tweakops.knobs import Knob, knob_space
+from tweakops.results import stage_result
 from tweakops.runtime import LocalRuntime, Runtime
 
 # Frameworks whose import is slow enough that the local runtime imports them ahead of time.
@@ -65,7 +65,7 @@ def make_plan(ctx: RunContext) -> TrialPlan:
     cache): its tags and folders are content hashes, so it is the same one. When it differs
     from inspect's (the runtime changed), the imports are checked again.
     """
-    inspected = Inspected.from_dict(ctx.result_of("inspect"))
+    inspected = stage_result(ctx.store, ctx.run.id, "inspect")
     config = ctx.config()
     found, source = inspected.found, ctx.source_dir
     traced = trace_imports(source, found.entrypoint)

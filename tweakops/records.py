@@ -32,7 +32,12 @@ class StageRecord:
     started: float | None = None
     ended: float | None = None
     error: str | None = None
-    result: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)  # tweakops.results reads it typed
+
+    @property
+    def summary(self) -> str:
+        """The one line the stage said about its result ("" before it had one)."""
+        return str(self.result.get("summary") or "")
 
     @property
     def duration(self) -> float | None:

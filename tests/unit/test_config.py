@@ -44,7 +44,7 @@ search_space:
 
 
 def test_unknown_key_names_the_key_and_the_allowed_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown key 'treshold'.*allowed keys are entrypoint"):
+    with pytest.raises(ConfigError, match=r"unknown key 'treshold'.*allowed are entrypoint"):
         parse_config({"treshold": 0.9})
 
 

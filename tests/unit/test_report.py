@@ -13,6 +13,7 @@ import pytest
 
 from training import read_epochs
 from tweakops.analysis.inspection import Evidence, InspectResult
+from tweakops.pull.git import PullResult
 from tweakops.records import STAGES, TrialRecord
 from tweakops.report.page import REPORT_FILE, render_report, try_write_report, write_report
 from tweakops.report.plots import accuracy_plot, accuracy_png, epoch_png, epoch_series
@@ -52,6 +53,22 @@ def inspect_result() -> dict[str, Any]:
     return {**found.to_dict(), "summary": "keras → tweakops/keras:latest (rule: keras evidence)"}
 
 
+def pull_result() -> dict[str, Any]:
+    """A whole pull record: tweakops.results reads it back as Pulled."""
+    pulled = PullResult(
+        source="/srv/git/digits-cnn",
+        url="/srv/git/digits-cnn",
+        subdir="",
+        ref=None,
+        sha="0123456789abcdef0123",
+        branch="main",
+        clone_dir="/srv/clones/digits-cnn",
+        previous_sha=None,
+        changed_files=(),
+    )
+    return pulled.to_dict()
+
+
 def make_run(
     tmp_path: Path,
     source: str = "/srv/git/digits-cnn",
@@ -69,7 +86,7 @@ def make_run(
         error = {"failed": f"{name} broke", "skipped": "skipped: tune failed"}.get(status)
         result = {"summary": f"{name} summary"} if status == "succeeded" else {}
         if name == "pull" and status == "succeeded":
-            result |= {"sha": "0123456789abcdef0123", "branch": "main"}
+            result |= pull_result()
         if name == "inspect" and status == "succeeded":
             result = inspect_result()
         store.set_stage(

@@ -183,7 +183,7 @@ def test_pruning_defaults_are_val_accuracy_after_two_epochs_and_two_trials() -> 
         ({"startup_trials": True}, "startup_trials must be a whole number"),
         (
             {"patience": 3},
-            "unknown key patience in tuning.pruning in tweakops.yaml: allowed are metric, "
+            "unknown key tuning.pruning.patience in tweakops.yaml: allowed are metric, "
             "warmup_epochs, startup_trials",
         ),
     ],

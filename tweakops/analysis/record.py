@@ -47,7 +47,8 @@ class Inspected:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Inspected:
-        """Read a stored record back (records from before a field existed get its default)."""
+        """Read a stored record back (records from before a field existed get its default);
+        tweakops.results.read_result is how the rest of tweakops calls it."""
         environment = data.get("environment")
         values: dict[str, Any] = {
             key: tuple(value) if isinstance(value, list) else value
@@ -60,14 +61,6 @@ class Inspected:
             knobs=tuple(Knob.from_dict(k) for k in data.get("knobs") or ()),
             **values,
         )
-
-    @classmethod
-    def read(cls, data: dict[str, Any]) -> Inspected | None:
-        """from_dict for viewers (status, the report): None for a record that is not whole."""
-        try:
-            return cls.from_dict(data)
-        except (KeyError, TypeError, ValueError):
-            return None
 
     @property
     def inject_checkpoints(self) -> bool:

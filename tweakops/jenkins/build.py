@@ -99,7 +99,7 @@ def description(store: RunStore, run_ids: list[str]) -> str:
         stages = [s for s in store.stages(run_id) if s.status not in NOT_RUN_STAGES]
         last = max(stages, key=lambda s: s.started or 0.0) if stages else None
         what = f"{last.name} {last.status}" if last else run.status
-        detail = (last.error or last.result.get("summary", "")) if last else ""
+        detail = (last.error or last.summary) if last else ""
         lines.append(f"run {run_id}: {what}" + (f" ({detail[:160]})" if detail else ""))
     return "\n".join(lines)
 

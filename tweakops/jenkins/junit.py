@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tweakops.files import atomic_write
 from tweakops.records import RunRecord, StageRecord, TrialRecord, best_trial
+from tweakops.results import Tuned, read_result
 from tweakops.store import RunStore
 
 SUITE = "tweakops"
@@ -72,9 +73,8 @@ def run_suite(store: RunStore, run_id: str, prefix: str = "") -> ET.Element:
                 "running": "still running when the report was written",
             }.get(stage.status, stage.error or "skipped")
             ET.SubElement(case, "skipped", message=reason)
-        summary = stage.result.get("summary")
-        if summary:
-            ET.SubElement(case, "system-out").text = str(summary)
+        if stage.summary:
+            ET.SubElement(case, "system-out").text = stage.summary
     if not _threshold_case(suite, run, stages, trials, prefix):
         failures += 1
     suite.set("tests", str(len(stages) + 1))
@@ -167,10 +167,11 @@ def _best_model(
     store: RunStore, run: RunRecord, stages: list[StageRecord], best: TrialRecord | None
 ) -> str | None:
     """The best model's folder relative to the run folder (POSIX), if it is inside it."""
-    tuned = next((s for s in stages if s.name == "tune" and s.status == "succeeded"), None)
+    stage = next((s for s in stages if s.name == "tune" and s.status == "succeeded"), None)
+    tuned = read_result(stage, Tuned) if stage is not None else None
     folder: str | None = None
-    if tuned is not None and tuned.result.get("model_dir"):
-        folder = str(tuned.result["model_dir"])
+    if tuned is not None and tuned.model_dir:
+        folder = tuned.model_dir
     elif best is not None and best.folder:
         folder = f"{best.folder}/output"
     if folder is None:

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from notify import RunOutcome
+from tweakops.analysis.inspection import InspectResult
 from tweakops.analysis.record import Inspected
 from tweakops.report.html import cell, esc, facts, table
+from tweakops.results import read_result
 from tweakops.store import RunStore
 from tweakops.trialfiles import CHANGES_FILE, TrialFileRefused, read_text
 from tweakops.vocabulary import StageStatus
@@ -16,7 +18,7 @@ from tweakops.vocabulary import StageStatus
 
 def inspect_section(store: RunStore, run_id: str, outcome: RunOutcome) -> str:
     stage = store.get_stage(run_id, "inspect")
-    inspected = Inspected.read(stage.result) if stage.status == StageStatus.SUCCEEDED else None
+    inspected = read_result(stage, Inspected) if stage.status == StageStatus.SUCCEEDED else None
     if inspected is None:
         why = stage.error or f"the inspect stage is {stage.status}"
         return f'<p class="empty">Nothing recorded: {esc(why)}.</p>'
@@ -33,7 +35,7 @@ def inspect_section(store: RunStore, run_id: str, outcome: RunOutcome) -> str:
     pairs = [("Framework", found.framework), where, ("Rule", found.rule)]
     pairs += [(label.capitalize(), text) for label, text in inspected.facts()]
     parts = [f'<div class="inspect">{facts([(k, esc(v)) for k, v in pairs])}']
-    parts.append(_evidence(stage.result))
+    parts.append(_evidence(found))
     if inspected.knobs:
         parts.append(_knobs(inspected))
     parts.append(_best_change(outcome))
@@ -43,18 +45,18 @@ def inspect_section(store: RunStore, run_id: str, outcome: RunOutcome) -> str:
     return "".join(parts) + "</div>"
 
 
-def _evidence(found: dict[str, Any]) -> str:
+def _evidence(found: InspectResult) -> str:
     rows = [
         "<tr>"
-        + cell("where", f"{e.get('file')}:{e.get('line')}", "mono")
-        + cell("framework", e.get("framework", ""))
-        + cell("evidence", e.get("what", ""), "mono")
+        + cell("where", f"{e.file}:{e.line}", "mono")
+        + cell("framework", e.framework)
+        + cell("evidence", e.what, "mono")
         + "</tr>"
-        for e in found.get("evidence") or []
+        for e in found.evidence
     ]
     if rows:
         return table(("where", "framework", "evidence"), rows)
-    rule = esc(found.get("rule", "—"))
+    rule = esc(found.rule or "—")
     return f'<p class="empty">No code evidence: the rule “{rule}” chose the image.</p>'
 
 

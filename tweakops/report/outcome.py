@@ -5,21 +5,25 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from notify import NotifySettings, RunOutcome
+from notify import RunOutcome
 from notify.render import fmt_threshold
-from tweakops.config import Config, notify_from_env, origins
+from tweakops.config import Config, notify_from_env
 from tweakops.context import RunContext
 from tweakops.errors import TweakopsError
 from tweakops.records import best_trial
+from tweakops.results import Pulled, read_result
 from tweakops.trialfiles import trial_log_tail as log_tail
 
 
 def run_config(ctx: RunContext) -> Config:
-    """The run's config; the defaults (with the SMTP environment) when it cannot be read."""
+    """The run's stored config with this machine's SMTP and notify environment (a Jenkins
+    credential is bound to the notify job only); the defaults with that environment when
+    the run has none (pull failed, a bad tweakops.yaml)."""
     try:
-        return ctx.config()
-    except TweakopsError:  # pull failed: the failure mail still goes out with env settings
-        return replace(Config(), notify=notify_from_env(NotifySettings(), os.environ))
+        config = ctx.config()
+    except TweakopsError:  # the failure mail still goes out with the environment's settings
+        config = Config()
+    return replace(config, notify=notify_from_env(config.notify, os.environ))
 
 
 def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
@@ -28,7 +32,7 @@ def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
     reached = run.status == "reached"
     trials = tuple(ctx.store.trials(ctx.run.id))
     best = best_trial(trials)
-    pulled = ctx.store.get_stage(run.id, "pull").result
+    pulled = read_result(ctx.store.get_stage(run.id, "pull"), Pulled)
     failed = [s for s in ctx.store.stages(run.id) if s.status == "failed"]
     verdict = run.verdict or (f"{failed[0].name} failed: {failed[0].error}" if failed else "")
     tail = (
@@ -38,8 +42,8 @@ def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
         run=run,
         trials=trials,
         repo=run.source,
-        commit=pulled.get("sha"),
-        branch=pulled.get("branch"),
+        commit=pulled.repo.sha if pulled else None,
+        branch=pulled.repo.branch if pulled else None,
         metric=config.metric,
         threshold=config.threshold,
         reached=reached,
@@ -57,7 +61,7 @@ def settings_from(ctx: RunContext, config: Config) -> str:
     MAX_TRIALS); time_budget 3600 s from default"; empty before the pull."""
     if ctx.store.get_stage(ctx.run.id, "pull").status != "succeeded":
         return ""
-    found = origins(ctx.source_dir, ctx.run.overrides)
+    found = ctx.origins()
     values = {
         "threshold": fmt_threshold(config.threshold),
         "max_trials": str(config.max_trials),

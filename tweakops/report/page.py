@@ -130,7 +130,7 @@ def _pipeline(stages: Sequence[StageRecord]) -> str:
 def _stage_box(stage: StageRecord) -> str:
     """One stage: its name, status word, seconds and its summary (or error)."""
     seconds = "—" if stage.duration is None else f"{stage.duration:.1f} s"
-    note = stage.error or stage.result.get("summary") or _idle_note(stage)
+    note = stage.error or stage.summary or _idle_note(stage)
     mark = STATUS_MARKS.get(stage.status, "")
     return (
         f'<div class="stage stage-{esc(stage.status)}" data-stage="{esc(stage.name)}">'

@@ -24,6 +24,7 @@ from tweakops.report.console import (
     status_text,
     styled,
 )
+from tweakops.results import Trained, read_result
 from tweakops.store import RunStore
 from tweakops.vocabulary import StageStatus
 
@@ -59,7 +60,7 @@ def render_status(
             s.name,
             status_text(s.status, color),
             fmt_seconds(s.duration),
-            s.error or s.result.get("summary", ""),
+            s.error or s.summary,
         ]
         for s in store.stages(run.id)
     ]
@@ -125,17 +126,17 @@ def render_runs(
 
 
 def _runtime_line(store: RunStore, run_id: str) -> list[str]:
-    trained = store.get_stage(run_id, "train").result
-    if not trained.get("runtime"):
+    trained = read_result(store.get_stage(run_id, "train"), Trained)
+    if trained is None or not trained.runtime:
         return []
-    image = f", image {trained['image']}" if trained.get("runtime") == "docker" else ""
-    return [f"runtime: {trained['runtime']}{image}"]
+    image = f", image {trained.image}" if trained.runtime == "docker" else ""
+    return [f"runtime: {trained.runtime}{image}"]
 
 
 def _inspect_lines(store: RunStore, run_id: str) -> list[str]:
     """What inspect found and applied: entrypoint, environment, checkpoints, knobs."""
     stage = store.get_stage(run_id, "inspect")
-    inspected = Inspected.read(stage.result) if stage.status == StageStatus.SUCCEEDED else None
+    inspected = read_result(stage, Inspected) if stage.status == StageStatus.SUCCEEDED else None
     return [f"{label}: {text}" for label, text in inspected.facts()] if inspected else []
 
 

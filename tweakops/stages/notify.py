@@ -6,9 +6,8 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from notify import NotifySettings, RunOutcome, build_message, deliver, resend, should_notify
 from tweakops.config import Config
@@ -16,24 +15,7 @@ from tweakops.context import RunContext
 from tweakops.report.outcome import run_config, run_outcome
 from tweakops.report.page import try_write_report
 from tweakops.report.plots import PLOT_FILE, accuracy_plot
-
-
-@dataclass(frozen=True)
-class Notified:
-    sent: bool
-    skipped: bool
-    reason: str
-    recipients: tuple[str, ...] = ()
-    message_id: str | None = None
-    outbox_path: str | None = None
-    report_path: str | None = None  # the run's report.html, written before the email
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        return self.reason
-
+from tweakops.results import Notified
 
 NOTIFIED_EVENT = "notified"
 

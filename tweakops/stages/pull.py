@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from tweakops.context import RunContext
 from tweakops.errors import RepoError
 from tweakops.pull.git import PullResult, export_tree
 from tweakops.pull.git import pull as git_pull
 from tweakops.redact import MASK
-
-
-@dataclass(frozen=True)
-class Pulled:
-    repo: PullResult
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.repo.to_dict()
-
-    def summary(self) -> str:
-        where = f" on {self.repo.branch}" if self.repo.branch else ""
-        return (
-            f"{self.repo.sha[:10]}{where}, {len(self.repo.changed_files)} changed "
-            f"file(s) from {self.repo.source}"
-        )
+from tweakops.results import Pulled
 
 
 def pull(ctx: RunContext) -> Pulled:
@@ -41,6 +26,7 @@ def pull(ctx: RunContext) -> Pulled:
     for warning in result.warnings:
         ctx.console.warn(warning)
     result = _with_branch(ctx, result, ctx.run.overrides.get("branch"))
+    ctx.store.drop_config(ctx.run.id)  # the copy changes: the next stage resolves it again
     if ctx.source_dir.exists():
         shutil.rmtree(ctx.source_dir)
     export_tree(Path(result.clone_dir), result.sha, result.subdir, ctx.source_dir)

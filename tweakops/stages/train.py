@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
+from tuning.stop import reached
 from tweakops.context import RunContext
 from tweakops.errors import TrialFailed
 from tweakops.plan import make_plan
+from tweakops.results import Trained
 from tweakops.trials import execute_trial, log_tail, publish_best, resume_trial
-
-
-@dataclass(frozen=True)
-class Trained:
-    trial: int
-    accuracy: float
-    threshold: float
-    reached: bool
-    runtime: str
-    image: str | None
-    entrypoint: str
-    seconds: float
-    restarts: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        mark = "≥" if self.reached else "<"
-        return (
-            f"trial 0 (defaults) accuracy {self.accuracy:.4f} {mark} {self.threshold} "
-            f"in {self.seconds:.1f} s on the {self.runtime} runtime"
-            + (f" in {self.image}" if self.runtime == "docker" else "")
-        )
 
 
 def train(ctx: RunContext, again: bool = False) -> Trained:
@@ -63,7 +39,7 @@ def train(ctx: RunContext, again: bool = False) -> Trained:
         trial=0,
         accuracy=record.accuracy,
         threshold=plan.config.threshold,
-        reached=record.accuracy >= plan.config.threshold,
+        reached=reached(record.accuracy, plan.config.threshold),
         runtime=plan.runtime.name,
         image=plan.image,
         entrypoint=plan.entrypoint,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from tuning import (
@@ -19,35 +19,15 @@ from tweakops.context import RunContext
 from tweakops.plan import TrialPlan, make_plan
 from tweakops.records import TrialRecord
 from tweakops.report.plots import PLOT_FILE, accuracy_plot
+from tweakops.results import Tuned, require_succeeded
 from tweakops.trials import execute_trial, publish_best, resume_trial
 
 FINISHED = ("succeeded", "failed", "pruned", "cancelled")
 
 
-@dataclass(frozen=True)
-class Tuned:
-    reached: bool
-    rule: str
-    verdict: str
-    threshold: float
-    best_trial: int | None
-    best_accuracy: float | None
-    best_params: dict[str, Any] = field(default_factory=dict)
-    trials: int = 0
-    model_dir: str | None = None
-    outcome: str = ""  # reached | budget spent | stalled
-    strategy: str = "optuna"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        return self.verdict
-
-
 def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) -> Tuned:
     """Resume or start tuning; trial 0 (stage 3) is the baseline. Flags override the file."""
-    ctx.result_of("train")
+    require_succeeded(ctx.store, ctx.run.id, "train")
     plan = make_plan(ctx)
     config = plan.config
     settings = config.tuning

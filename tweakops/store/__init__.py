@@ -26,6 +26,7 @@ from tweakops.records import (
 )
 from tweakops.redact import redact, redact_deep
 from tweakops.store._schema import (
+    _CONFIGS,
     _SCHEMA,
     _has_schema,
     _lease,
@@ -58,7 +59,7 @@ class RunStore:
                 if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     db.execute("PRAGMA journal_mode=WAL")
                 if not _has_schema(db):
-                    db.executescript(_SCHEMA)
+                    db.executescript(_SCHEMA + _CONFIGS)
                 _migrate(db)
             finally:
                 db.close()
@@ -316,6 +317,27 @@ class RunStore:
             )
             for r in rows
         ]
+
+    # --- the resolved configuration ---------------------------------------
+    def save_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+        """Keep the run's resolved configuration, replacing an earlier one."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tw_configs (run_id, resolved, stored) VALUES (?,?,?)",
+                (run_id, json.dumps(resolved), time.time()),
+            )
+
+    def get_config(self, run_id: str) -> dict[str, Any] | None:
+        """The run's resolved configuration as stored, or None when it has none yet."""
+        with self._connect() as db:
+            query = "SELECT resolved FROM tw_configs WHERE run_id = ?"
+            row = db.execute(query, (run_id,)).fetchone()
+        return json.loads(row["resolved"]) if row is not None else None
+
+    def drop_config(self, run_id: str) -> None:
+        """Forget the run's resolved configuration: it is resolved again when next needed."""
+        with self._connect() as db:
+            db.execute("DELETE FROM tw_configs WHERE run_id = ?", (run_id,))
 
     # --- leases -----------------------------------------------------------
     def claim_lease(

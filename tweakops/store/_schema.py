@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS tw_leases (
     run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
     expires REAL NOT NULL);
 """
+# A run's configuration as resolved once after pull (tweakops.resolved); no secret in it.
+_CONFIGS = """
+CREATE TABLE IF NOT EXISTS tw_configs (
+    run_id TEXT PRIMARY KEY, resolved TEXT NOT NULL, stored REAL NOT NULL);
+"""
 
 
 def _lease(row: sqlite3.Row) -> LeaseRecord:
@@ -96,7 +101,10 @@ def _has_schema(db: sqlite3.Connection) -> bool:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Columns added since a store was made."""
+    """Columns and tables added since a store was made."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(tw_runs)")}
     if "runtime" not in columns:
         db.execute("ALTER TABLE tw_runs ADD COLUMN runtime TEXT")
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "tw_configs" not in tables:  # runs of an older store resolve theirs when next needed
+        db.executescript(_CONFIGS)
