@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
 from tweakops.analysis.imports import ImportSite, Traced
 from tweakops.analysis.requirements import Declarations
+from tweakops.environment._model import Environment
 from tweakops.environment._probe import findable
 from tweakops.errors import InspectError
 from tweakops.runtime import Runtime
-
-if TYPE_CHECKING:
-    from tweakops.environment import Environment
 
 # Modules whose distribution has another name (what to write in requirements.txt).
 DISTRIBUTIONS = {
