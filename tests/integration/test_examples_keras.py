@@ -4,56 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.example_trial import ExampleTrial
 from training import read_epochs, read_metric
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "digits-cnn"
 
-
-class Trial:
-    """A fresh copy of the example plus an output folder, run the way the runtime runs it."""
-
-    def __init__(self, root: Path, params: dict[str, Any]) -> None:
-        self.workdir = root / "work"
-        self.output = root / "output"
-        shutil.copytree(EXAMPLE, self.workdir)
-        params_file = root / "params.json"
-        params_file.write_text(json.dumps(params))
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "TWEAKOPS_OUTPUT": str(self.output),
-            "TWEAKOPS_PARAMS": str(params_file),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
-
-    def start(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "train.py"],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def run(self) -> str:
-        proc = self.start()
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0, out
-        return out
+class Trial(ExampleTrial):
+    def __init__(self, root: Path, params: dict[str, Any] | None) -> None:
+        super().__init__("digits-cnn", root, params, timeout=120, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
     def backed_up_epoch(self) -> int:
         meta = self.output / "checkpoints" / "backup" / "training_metadata.json"

@@ -2,56 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.example_trial import ExampleTrial
 from training import SklearnCheckpoint, read_epochs, read_metric
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "iris-sklearn"
 THRESHOLD = 0.95
 GOOD = {"epochs": 60, "learning_rate": 0.02, "hidden_units": 16, "alpha": 0.0005}
 
 
-class Trial:
-    """A fresh copy of the example plus an output folder, run the way the runtime runs it."""
-
+class Trial(ExampleTrial):
     def __init__(self, root: Path, params: dict[str, Any] | None) -> None:
-        self.workdir = root / "work"
-        self.output = root / "output"
-        shutil.copytree(EXAMPLE, self.workdir)
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.env.pop("TWEAKOPS_OUTPUT", None)
-        self.env.pop("TWEAKOPS_PARAMS", None)
-        if params is not None:
-            params_file = root / "params.json"
-            params_file.write_text(json.dumps(params))
-            self.env |= {"TWEAKOPS_OUTPUT": str(self.output), "TWEAKOPS_PARAMS": str(params_file)}
-
-    def start(self) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "train.py"],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def run(self) -> str:
-        proc = self.start()
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out
-        return out
+        super().__init__("iris-sklearn", root, params, timeout=60)
 
     def accuracy(self) -> float:
         return read_metric(self.output, self.workdir)
