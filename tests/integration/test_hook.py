@@ -154,6 +154,16 @@ def jenkins_env(standin: StandInJenkins) -> dict[str, str]:
 # --- (a) Jenkins -------------------------------------------------------------------------------
 
 
+def copy_iris_example(server: GitServer) -> None:
+    """examples/iris-sklearn into the work tree (a repository that reaches 0.95)."""
+    shutil.copytree(
+        EXAMPLES / "iris-sklearn",
+        server.work,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+
+
 def test_push_triggers_the_jenkins_job_with_the_pushed_sha(
     server: GitServer, jenkins: StandInJenkins
 ) -> None:
@@ -225,12 +235,7 @@ def test_push_without_jenkins_runs_the_pipeline_locally_to_its_threshold(
     server: GitServer,
 ) -> None:
     assert server.install().returncode == 0
-    shutil.copytree(
-        EXAMPLES / "iris-sklearn",
-        server.work,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    copy_iris_example(server)
     sha = server.commit({})
     started = time.monotonic()
     done = server.push("main")
@@ -252,12 +257,7 @@ def test_push_without_jenkins_runs_the_pipeline_locally_to_its_threshold(
 
 def test_two_pushed_branches_run_one_after_another(server: GitServer) -> None:
     assert server.install().returncode == 0
-    shutil.copytree(
-        EXAMPLES / "iris-sklearn",
-        server.work,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    copy_iris_example(server)
     shas = [server.commit({})]
     git(server.work, "checkout", "-q", "-b", "feature")
     shas.append(server.commit({"README.md": "a feature\n"}))

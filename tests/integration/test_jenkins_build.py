@@ -68,13 +68,19 @@ def chain(cli: Cli, run_id: str, **env: str) -> None:
         assert done.returncode == 0, f"{stage}: {done.stderr}"
 
 
+def emailed_run(make_repo: Callable[..., Path], cli: Cli, env: dict[str, str]) -> str:
+    """A run that reached its threshold of 0.5 and was emailed, stage by stage as the jobs do."""
+    repo = make_repo(files={"train.py": QUICK, "tweakops.yaml": "threshold: 0.5\n"})
+    run_id = run_id_of(cli("pull", str(repo)))
+    chain(cli, run_id, **env)
+    return run_id
+
+
 def test_a_result_is_emailed_once_unless_asked_again(
     make_repo: Callable[..., Path], cli: Cli, smtp_server: SmtpServer
 ) -> None:
-    repo = make_repo(files={"train.py": QUICK, "tweakops.yaml": "threshold: 0.5\n"})
     env = mail_env(smtp_server)
-    run_id = run_id_of(cli("pull", str(repo)))
-    chain(cli, run_id, **env)
+    run_id = emailed_run(make_repo, cli, env)
     assert len(smtp_server.messages) == 1
 
     again = cli("notify", "--run", run_id, **env)  # job5 rerun by hand: same result
@@ -92,10 +98,8 @@ def test_a_result_is_emailed_once_unless_asked_again(
 def test_a_stage_run_again_reopens_the_run_for_the_jobs_after_it(
     make_repo: Callable[..., Path], cli: Cli, smtp_server: SmtpServer
 ) -> None:
-    repo = make_repo(files={"train.py": QUICK, "tweakops.yaml": "threshold: 0.5\n"})
     env = mail_env(smtp_server)
-    run_id = run_id_of(cli("pull", str(repo)))
-    chain(cli, run_id, **env)
+    run_id = emailed_run(make_repo, cli, env)
     assert status(cli, run_id)["run"]["status"] == "reached"
 
     assert cli("train", "--run", run_id, "--again").returncode == 0  # job3 rerun

@@ -197,13 +197,20 @@ def check_one_study(
             assert result["model_dir"] is None, result
 
 
+def two_machines_trained(
+    make_repo: Any, tmp_path: Path, url: str, max_trials: int
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Machines a and b, each with its own store and a trained run of one repo on `url`."""
+    repo = make_repo(files={"train.py": SCRIPT, "tweakops.yaml": tuning_yaml(url, max_trials)})
+    homes = {"a": tmp_path / "machine-a", "b": tmp_path / "machine-b"}
+    return homes, {name: trained_run(home, repo) for name, home in homes.items()}
+
+
 def test_two_machines_start_tuning_one_model_together(
     postgres: PostgresServer, database: str, make_repo, tmp_path: Path, start_tune
 ) -> None:
     url, max_trials = postgres.url(database), 7
-    repo = make_repo(files={"train.py": SCRIPT, "tweakops.yaml": tuning_yaml(url, max_trials)})
-    homes = {"a": tmp_path / "machine-a", "b": tmp_path / "machine-b"}
-    runs = {name: trained_run(home, repo) for name, home in homes.items()}
+    homes, runs = two_machines_trained(make_repo, tmp_path, url, max_trials)
     tunes = {name: start_tune(home, runs[name]) for name, home in homes.items()}  # at once
     results = finish(tunes)
     check_one_study(url, homes, runs, results, max_trials)
@@ -213,9 +220,7 @@ def test_a_machine_joins_a_study_while_another_runs_a_trial(
     postgres: PostgresServer, database: str, make_repo, tmp_path: Path, start_tune
 ) -> None:
     url, max_trials = postgres.url(database), 7
-    repo = make_repo(files={"train.py": SCRIPT, "tweakops.yaml": tuning_yaml(url, max_trials)})
-    homes = {"a": tmp_path / "machine-a", "b": tmp_path / "machine-b"}
-    runs = {name: trained_run(home, repo) for name, home in homes.items()}
+    homes, runs = two_machines_trained(make_repo, tmp_path, url, max_trials)
     tunes = {"a": start_tune(homes["a"], runs["a"])}
     output = homes["a"] / "runs" / runs["a"] / "trials" / "001" / "output"
     wait_for_epoch(output, 1)  # a's trial 1 is running on the server's study...
