@@ -71,6 +71,14 @@ def _callback_classes() -> Any:
     """Define the Callback subclasses on first use (keras imported here, not at import)."""
     import keras
 
+    return SimpleNamespace(
+        Backup=_backup_class(keras), Best=_best_class(keras), EpochLogger=_epoch_logger_class(keras)
+    )
+
+
+def _backup_class(keras: Any) -> type:
+    """The resumable backup callback, a subclass of keras.callbacks.BackupAndRestore."""
+
     class Backup(keras.callbacks.BackupAndRestore):
         """BackupAndRestore that keeps two states and survives a torn one.
 
@@ -119,6 +127,12 @@ def _callback_classes() -> Any:
                 file=sys.stderr,
             )
 
+    return Backup
+
+
+def _best_class(keras: Any) -> type:
+    """The best-model callback, a subclass of keras.callbacks.ModelCheckpoint."""
+
     class Best(keras.callbacks.ModelCheckpoint):
         """ModelCheckpoint of the best model, written to a temp file then renamed into place."""
 
@@ -149,6 +163,12 @@ def _callback_classes() -> Any:
             record = {"epoch": epoch + 1, self.monitor: value}
             atomic_write(self._folder / BEST_META, json.dumps(record) + "\n")
 
+    return Best
+
+
+def _epoch_logger_class(keras: Any) -> type:
+    """The epoch-logging callback, a subclass of keras.callbacks.Callback."""
+
     class EpochLogger(keras.callbacks.Callback):
         """Calls training.log_epoch(offset + epoch + 1, **logs) at the end of every epoch.
 
@@ -163,4 +183,4 @@ def _callback_classes() -> Any:
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             log_epoch(self.offset + epoch + 1, **(logs or {}))
 
-    return SimpleNamespace(Backup=Backup, Best=Best, EpochLogger=EpochLogger)
+    return EpochLogger

@@ -120,12 +120,7 @@ def _supervise_and_record(
     control: TrialControl | None = None,
 ) -> TrialRecord:
     spec = trial_spec(ctx, plan, record.number, record.params)
-    metric_files = [d / f"{plan.config.metric}.txt" for d in (spec.output_dir, spec.workdir)]
-    probe = Probe(
-        last_epoch=lambda: last_epoch(spec.output_dir),
-        finished=lambda: any(os.path.lexists(path) for path in metric_files),
-        stopped=lambda: control.reason if control is not None else None,
-    )
+    probe = _probe(plan.config, spec, control)
     started = record
     current: list[Handle] = []  # the running attempt, for the tuner's stop order
 
@@ -136,33 +131,11 @@ def _supervise_and_record(
         ctx.store.update_trial(started, restarts=record.restarts + attempt - 1)
 
     def on_restart(attempt: Attempt, delay: float) -> None:
-        epoch = last_epoch(spec.output_dir)
-        ctx.event(
-            "trial_restarted",
-            f"trial {record.number} {attempt.status.describe()}; restarting in {delay:.1f} s "
-            f"from epoch {epoch}",
-            trial=record.number,
-            cause=attempt.status.describe(),
-            verdict=attempt.verdict,
-            resumed_from_epoch=epoch,
-            attempt=attempt.number,
-            delay=delay,
-        )
-        ctx.console.say(
-            f"    trial {record.number}: {attempt.status.describe()}, "
-            f"restarting from its last checkpoint (epoch {epoch})"
-        )
+        _announce_restart(ctx, record.number, spec, attempt, delay)
 
     def on_poll(epochs: list[dict[str, Any]]) -> None:
-        if control is None:
-            return
-        pruning = plan.config.tuning.pruning
-        for row in epochs:
-            value = _epoch_metric(row, pruning.metric if pruning else None)
-            if value is not None:
-                control.report(int(row.get("epoch", 0)), value)
-        if control.stop.is_set() and current:
-            plan.runtime.kill(current[0])  # supervise() sees probe.stopped() and ends
+        if control is not None:
+            _report_epochs(plan, control, epochs, current)
 
     with EpochProgress(ctx.console, spec.output_dir, record.number, on_poll):
         outcome = supervise(
@@ -176,6 +149,51 @@ def _supervise_and_record(
             adopt=adopt,
         )
     return _record_outcome(ctx, plan.config, started, spec, outcome)
+
+
+def _probe(config: Config, spec: TrialSpec, control: TrialControl | None) -> Probe:
+    """What supervise() asks of a trial: its last epoch, whether it finished, a stop order."""
+    metric_files = [d / f"{config.metric}.txt" for d in (spec.output_dir, spec.workdir)]
+    return Probe(
+        last_epoch=lambda: last_epoch(spec.output_dir),
+        finished=lambda: any(os.path.lexists(path) for path in metric_files),
+        stopped=lambda: control.reason if control is not None else None,
+    )
+
+
+def _announce_restart(
+    ctx: RunContext, number: int, spec: TrialSpec, attempt: Attempt, delay: float
+) -> None:
+    """The trial_restarted event and its console line, with the epoch it resumes from."""
+    epoch = last_epoch(spec.output_dir)
+    ctx.event(
+        "trial_restarted",
+        f"trial {number} {attempt.status.describe()}; restarting in {delay:.1f} s "
+        f"from epoch {epoch}",
+        trial=number,
+        cause=attempt.status.describe(),
+        verdict=attempt.verdict,
+        resumed_from_epoch=epoch,
+        attempt=attempt.number,
+        delay=delay,
+    )
+    ctx.console.say(
+        f"    trial {number}: {attempt.status.describe()}, "
+        f"restarting from its last checkpoint (epoch {epoch})"
+    )
+
+
+def _report_epochs(
+    plan: TrialPlan, control: TrialControl, epochs: list[dict[str, Any]], current: list[Handle]
+) -> None:
+    """Report new epochs' metric to the tuner; kill the running attempt once it says stop."""
+    pruning = plan.config.tuning.pruning
+    for row in epochs:
+        value = _epoch_metric(row, pruning.metric if pruning else None)
+        if value is not None:
+            control.report(int(row.get("epoch", 0)), value)
+    if control.stop.is_set() and current:
+        plan.runtime.kill(current[0])  # supervise() sees probe.stopped() and ends
 
 
 def _record_outcome(

@@ -15,52 +15,47 @@ Each attempt is one container, created fresh and started detached:
 Output is streamed into spec.log_path (appended) by a daemon thread per attempt; wait() joins
 it, so the log is complete when wait() returns. SDK and transport errors become our errors
 (RuntimeUnavailable, TrialFailed) or ExitStatus fields at this boundary.
+
+The container's create options live in _docker_container, the log copying in _docker_logs;
+this module is the runtime itself: starting, waiting, state and engine events.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import datetime
 import logging
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-import requests
 from docker.client import DockerClient
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
-from docker.types import LogConfig
 
 from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import docker_engine
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
-from tweakops.runtime._trial_folder import (
-    MOUNT_POINT,
-    container_env,
-    default_user,
-    hand_over,
-    open_log,
-    path_inside,
-    trial_folder,
+from tweakops.runtime._docker_container import (
+    NAME_LABEL,
+    PIDS_LIMIT,
+    create_container,
+    first_line,
 )
+from tweakops.runtime._docker_container import TRANSPORT_ERRORS as _TRANSPORT_ERRORS
+from tweakops.runtime._docker_logs import LOG_HEAD_BYTES, LOG_TAIL_BYTES, copy_logs
+from tweakops.runtime._trial_folder import default_user, hand_over, open_log, trial_folder
 from tweakops.vocabulary import ProcessState, TrialVerdict
+
+__all__ = ["LOG_HEAD_BYTES", "LOG_TAIL_BYTES", "NAME_LABEL", "PIDS_LIMIT", "DockerRuntime"]
 
 log = logging.getLogger(__name__)
 
-NAME_LABEL = "tweakops.name"
 _RUN_LABEL = "tweakops.run"  # set on every trial container (tweakops.trials.trial_spec)
 _EXIT_EVENTS = ("die", "oom", "destroy")
-PIDS_LIMIT = 1024  # threads count too: TensorFlow starts a few per core
 LOG_JOIN_SECONDS = 10.0  # how long a timed-out wait gives a killed container to stop
-LOG_HEAD_BYTES = 16 * 1024 * 1024  # an attempt's log keeps its first 16 MiB...
-LOG_TAIL_BYTES = 16 * 1024 * 1024  # ...and its last 16 MiB, the cut marked in between
 _DRAIN_POLL_SECONDS = 5.0
 _STALE_WAIT_SECONDS = 5.0  # a just-killed container with our name may take a moment to stop
-_TRANSPORT_ERRORS = (requests.exceptions.RequestException, DockerException)
 _LIVE_STATES = frozenset({"running", "paused", "restarting"})  # "created": never started
 
 
@@ -100,12 +95,12 @@ class DockerRuntime(Runtime):
             self._clear_name(spec.name)
         except _TRANSPORT_ERRORS as exc:
             raise RuntimeUnavailable(
-                f"cannot clear an old container named {spec.name!r}: {_first_line(exc)}"
+                f"cannot clear an old container named {spec.name!r}: {first_line(exc)}"
             ) from exc
         hand_over(self._user, trial)  # no container of this trial runs now
         log_file = open_log(spec.log_path)
         try:
-            container = self._create(spec, trial)
+            container = create_container(self._client, spec, trial, self._user)
         except BaseException:
             log_file.close()
             raise
@@ -119,7 +114,7 @@ class DockerRuntime(Runtime):
             if not isinstance(exc, _TRANSPORT_ERRORS):
                 raise
             raise TrialFailed(
-                f"cannot start trial {spec.name!r} in {spec.image}: {_first_line(exc)}; check "
+                f"cannot start trial {spec.name!r} in {spec.image}: {first_line(exc)}; check "
                 f"the entrypoint command {' '.join(spec.command)!r}",
                 verdict=TrialVerdict.CODE_ERROR,
             ) from exc
@@ -204,7 +199,7 @@ class DockerRuntime(Runtime):
             events.close()
             return exits
         except _TRANSPORT_ERRORS as exc:
-            log.warning("no engine events (%s); polling instead", _first_line(exc))
+            log.warning("no engine events (%s); polling instead", first_line(exc))
             time.sleep(max(0.0, since + timeout - time.time()))
             return []
 
@@ -216,53 +211,6 @@ class DockerRuntime(Runtime):
         return dict(container.attrs)
 
     # ---- helpers ------------------------------------------------------------------------
-
-    def _create(self, spec: TrialSpec, trial: Path) -> Container:
-        """containers.create (never run(): that would try to pull a missing image)."""
-        try:
-            return self._client.containers.create(**self._container_options(spec, trial))
-        except ImageNotFound as exc:
-            raise RuntimeUnavailable(
-                f"image {spec.image} is not on the Docker engine and there is no registry to "
-                "pull it from: build it with `tweakops images build` (or `tweakops images base` "
-                "for the base) or name an image you have with `image:` in tweakops.yaml"
-            ) from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise RuntimeUnavailable(
-                f"the Docker engine refused to create trial {spec.name!r}: {_first_line(exc)}"
-            ) from exc
-
-    def _container_options(self, spec: TrialSpec, trial: Path) -> dict[str, Any]:
-        """Keyword arguments of containers.create for one attempt: the security settings."""
-        inside = path_inside(trial, spec.output_dir)
-        options: dict[str, Any] = {
-            "image": spec.image,
-            "command": list(spec.command),
-            "name": spec.name,
-            "working_dir": str(path_inside(trial, spec.workdir)),
-            "environment": {
-                **container_env(spec.env, trial),
-                "TWEAKOPS_OUTPUT": str(inside),
-                "PYTHONUNBUFFERED": "1",
-            },
-            "volumes": {str(trial): {"bind": str(MOUNT_POINT), "mode": "rw"}},
-            "labels": {**spec.labels, NAME_LABEL: spec.name},
-            "network_mode": "none",
-            "user": self._user,
-            "init": True,
-            "security_opt": ["no-new-privileges"],
-            "cap_drop": ["ALL"],
-            "pids_limit": PIDS_LIMIT,
-            "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "100m"}),
-            "stdin_open": False,
-            "tty": False,
-        }
-        if spec.memory_limit:
-            options["mem_limit"] = spec.memory_limit
-            options["memswap_limit"] = spec.memory_limit  # no swap: an OOM is a real OOM
-        if spec.cpus:
-            options["nano_cpus"] = round(spec.cpus * 1e9)
-        return options
 
     def _clear_name(self, name: str) -> None:
         """Remove a finished container left with this name (an earlier attempt, a crash)."""
@@ -288,7 +236,7 @@ class DockerRuntime(Runtime):
     ) -> None:
         """Append the container's stdout+stderr to the open log from a daemon thread."""
         pump = threading.Thread(
-            target=_copy_logs,
+            target=copy_logs,
             args=(container, log_file, since),
             name=f"logs-{container.short_id}",
         )
@@ -358,17 +306,17 @@ class DockerRuntime(Runtime):
             if exc.status_code == 409:  # not running any more / removal already in progress
                 return
             raise RuntimeUnavailable(
-                f"the Docker engine refused to {verb} container {handle.id}: {_first_line(exc)}"
+                f"the Docker engine refused to {verb} container {handle.id}: {first_line(exc)}"
             ) from exc
         except _TRANSPORT_ERRORS as exc:
-            log.warning("cannot %s container %s: %s", verb, handle.id, _first_line(exc))
+            log.warning("cannot %s container %s: %s", verb, handle.id, first_line(exc))
 
     def _get_quietly(self, handle: Handle) -> Container | None:
         """Like _get, but an unreachable engine is logged and counts as gone."""
         try:
             return self._get(handle)
         except _TRANSPORT_ERRORS as exc:
-            log.warning("cannot reach the Docker engine for %s: %s", handle, _first_line(exc))
+            log.warning("cannot reach the Docker engine for %s: %s", handle, first_line(exc))
             return None
 
     def _engine_answers(self) -> bool:
@@ -376,107 +324,3 @@ class DockerRuntime(Runtime):
             return bool(self._client.ping())
         except _TRANSPORT_ERRORS:
             return False
-
-
-def _copy_logs(container: Container, out: BinaryIO, since: int | None) -> None:
-    """Follow the container's output (from `since`) until it stops, appending it to the log:
-    the first LOG_HEAD_BYTES as they come, then only the last LOG_TAIL_BYTES are kept and
-    written when the stream ends, after a line that says how much was cut.
-
-    The engine's follow stream can end early when the container stops (it loses track of a
-    log file it rotates): what came after the last entry it sent is read once more, by its
-    timestamp, so the end of the output, the line an error is about, is never lost.
-    """
-    options: dict[str, Any] = {
-        "stream": True, "follow": True, "stdout": True, "stderr": True, "timestamps": True,
-    }  # fmt: skip
-    if since is not None:
-        options["since"] = since
-    copy = _LogCopy(out)
-    try:
-        with out:
-            try:
-                for entry in container.logs(**options):
-                    copy.add(entry)
-                if copy.last_ns is not None:  # catch up on what the follow stream missed
-                    options.update(follow=False, since=copy.last_ns / 1e9 - 0.001)
-                    for entry in container.logs(**options):
-                        copy.add(entry, after=copy.last_ns)
-            finally:
-                copy.close()
-    except (*_TRANSPORT_ERRORS, OSError) as exc:
-        log.warning("log stream of %s ended early: %s", container.short_id, _first_line(exc))
-
-
-class _LogCopy:
-    """Timestamped log entries into the log file: the head as it comes, the tail at the end."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.written = 0
-        self.last_ns: int | None = None
-        self.tail = _Tail(LOG_TAIL_BYTES)
-
-    def add(self, entry: bytes, after: int | None = None) -> None:
-        stamp, _, payload = entry.partition(b" ")
-        moment = _nanoseconds(stamp)
-        if moment is None:  # not an entry of ours: keep it whole
-            payload = entry
-        elif after is not None and moment <= after:
-            return
-        else:
-            self.last_ns = moment
-        if self.written < LOG_HEAD_BYTES:
-            head = payload[: LOG_HEAD_BYTES - self.written]
-            self.out.write(head)
-            self.out.flush()
-            self.written += len(head)
-            payload = payload[len(head) :]
-        if payload:
-            self.tail.add(payload)
-
-    def close(self) -> None:
-        self.tail.write_to(self.out)
-
-
-def _nanoseconds(stamp: bytes) -> int | None:
-    """2026-12-06T23:01:02.123456789Z as nanoseconds since the epoch; None if it is not one."""
-    try:
-        text = stamp.decode("ascii").rstrip("Z")
-        whole, _, fraction = text.partition(".")
-        moment = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.UTC)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return int(moment.timestamp()) * 10**9 + int((fraction + "000000000")[:9] or 0)
-
-
-class _Tail:
-    """The newest `limit` bytes of a stream, and how many older ones were dropped."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.size, self.dropped = limit, 0, 0
-        self.chunks: collections.deque[bytes] = collections.deque()
-
-    def add(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-        self.size += len(chunk)
-        while self.size - len(self.chunks[0]) >= self.limit:
-            first = self.chunks.popleft()
-            self.size -= len(first)
-            self.dropped += len(first)
-
-    def write_to(self, out: BinaryIO) -> None:
-        if self.dropped:
-            out.write(
-                f"\n[tweakops: {self.dropped} bytes of output cut here: the log keeps the first "
-                f"{LOG_HEAD_BYTES // 2**20} MiB and the last {LOG_TAIL_BYTES // 2**20} MiB of "
-                "each attempt]\n".encode()
-            )
-        for chunk in self.chunks:
-            out.write(chunk)
-        out.flush()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -1,0 +1,78 @@
+"""What one attempt's container is: the create options (its security settings) and its creation.
+
+The SDK's transport errors and error wording live here too, shared by the docker runtime and
+its log copying (see tweakops.runtime.docker_backend for the settings and why).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+from docker.client import DockerClient
+from docker.errors import DockerException, ImageNotFound
+from docker.models.containers import Container
+from docker.types import LogConfig
+
+from tweakops.errors import RuntimeUnavailable
+from tweakops.runtime._base import TrialSpec
+from tweakops.runtime._trial_folder import MOUNT_POINT, container_env, path_inside
+
+NAME_LABEL = "tweakops.name"
+PIDS_LIMIT = 1024  # threads count too: TensorFlow starts a few per core
+TRANSPORT_ERRORS = (requests.exceptions.RequestException, DockerException)
+
+
+def create_container(client: DockerClient, spec: TrialSpec, trial: Path, user: str) -> Container:
+    """containers.create (never run(): that would try to pull a missing image)."""
+    try:
+        return client.containers.create(**container_options(spec, trial, user))
+    except ImageNotFound as exc:
+        raise RuntimeUnavailable(
+            f"image {spec.image} is not on the Docker engine and there is no registry to "
+            "pull it from: build it with `tweakops images build` (or `tweakops images base` "
+            "for the base) or name an image you have with `image:` in tweakops.yaml"
+        ) from exc
+    except TRANSPORT_ERRORS as exc:
+        raise RuntimeUnavailable(
+            f"the Docker engine refused to create trial {spec.name!r}: {first_line(exc)}"
+        ) from exc
+
+
+def container_options(spec: TrialSpec, trial: Path, user: str) -> dict[str, Any]:
+    """Keyword arguments of containers.create for one attempt: the security settings."""
+    inside = path_inside(trial, spec.output_dir)
+    options: dict[str, Any] = {
+        "image": spec.image,
+        "command": list(spec.command),
+        "name": spec.name,
+        "working_dir": str(path_inside(trial, spec.workdir)),
+        "environment": {
+            **container_env(spec.env, trial),
+            "TWEAKOPS_OUTPUT": str(inside),
+            "PYTHONUNBUFFERED": "1",
+        },
+        "volumes": {str(trial): {"bind": str(MOUNT_POINT), "mode": "rw"}},
+        "labels": {**spec.labels, NAME_LABEL: spec.name},
+        "network_mode": "none",
+        "user": user,
+        "init": True,
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "pids_limit": PIDS_LIMIT,
+        "log_config": LogConfig(type=LogConfig.types.JSON, config={"max-size": "100m"}),
+        "stdin_open": False,
+        "tty": False,
+    }
+    if spec.memory_limit:
+        options["mem_limit"] = spec.memory_limit
+        options["memswap_limit"] = spec.memory_limit  # no swap: an OOM is a real OOM
+    if spec.cpus:
+        options["nano_cpus"] = round(spec.cpus * 1e9)
+    return options
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
