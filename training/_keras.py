@@ -17,9 +17,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from training._atomic import atomic_write, fsync_dir
 from training._paths import checkpoint_dir
 from training.epochs import log_epoch
+from training.files import atomic_write, fsync_dir
 
 BACKUP = "backup"
 BEST = "best.keras"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from training._atomic import atomic_write
+from training.files import atomic_write
 
 OUTPUT_ENV = "TWEAKOPS_OUTPUT"
 

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from training._atomic import atomic_write, fsync_dir
 from training._paths import checkpoint_dir
+from training.files import atomic_write, fsync_dir
 
 _CKPT = re.compile(r"ckpt-(\d{6,})\.(json|joblib)")
 KEEP = 2

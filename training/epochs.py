@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training._atomic import atomic_write
 from training._paths import output_dir
+from training.files import atomic_write
 
 EPOCHS_FILE = "epochs.jsonl"
 HEARTBEAT_FILE = "heartbeat"

@@ -1,37 +1,7 @@
-"""Crash-safe file writes shared by every package: temp file in the same folder, fsync, rename."""
+"""Crash-safe file writes shared by every package: temp file in the same folder, fsync, rename.
 
-from __future__ import annotations
+The implementation is the harness's (training/files.py), which cannot import tweakops."""
 
-import contextlib
-import os
-import tempfile
-from pathlib import Path
+from training.files import atomic_write, fsync_dir
 
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename in `directory` durable (best effort: some file systems refuse)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write `data` (str as UTF-8) so that readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    fsync_dir(path.parent)
-    return path
+__all__ = ["atomic_write", "fsync_dir"]

@@ -59,7 +59,7 @@ def test_content_tag_is_stable_and_does_not_depend_on_where_the_checkout_lives(
         _append("docker/Dockerfile"),
         _append("docker/sklearn/requirements.txt", "\n"),
         _append("training/metric.py"),
-        _append("training/_atomic.py", " "),
+        _append("training/files.py", " "),
         _create("training/extra_helper.py"),
     ],
     ids=["dockerfile", "requirements", "training", "atomic", "new-harness-file"],
@@ -94,7 +94,7 @@ def test_content_tag_changes_with_the_base_image_name_and_id(root: Path) -> None
 def test_a_recipe_carries_the_training_harness_and_nothing_of_tweakops() -> None:
     the_recipe = recipe("keras")
     relative = {p.relative_to(REPO_ROOT).as_posix() for p in the_recipe.harness_files}
-    assert {"training/__init__.py", "training/metric.py", "training/_atomic.py"} <= relative
+    assert {"training/__init__.py", "training/metric.py", "training/files.py"} <= relative
     assert all(part.startswith("training/") for part in relative)
     assert not any("__pycache__" in part or part.endswith(".pyc") for part in relative)
     assert the_recipe.dockerfile == REPO_ROOT / "docker" / "Dockerfile"

@@ -1,7 +1,7 @@
-"""Crash-safe file writes for the harness: temp file in the same folder, fsync, rename.
+"""Crash-safe file writes: temp file in the same folder, fsync, rename.
 
-The harness runs inside trial images without tweakops, so it keeps its own copy of these
-two helpers (tweakops/files.py has the same for the host side)."""
+The harness runs inside trial images without tweakops, so these live here, and the host
+side (tweakops/files.py) uses the same two: one implementation, whichever side writes."""
 
 from __future__ import annotations
 
