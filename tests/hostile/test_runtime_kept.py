@@ -4,17 +4,14 @@ waited for and left resumable, never moved out of its sandbox to the local runti
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, start_tweakops, tweakops_env
 from tests.hostile.conftest import run_cli
 from training import read_epochs
 
@@ -57,11 +54,8 @@ def test_an_unreachable_engine_leaves_a_docker_run_resumable_never_local(
     assert run_cli(home, "inspect", "--run", run_id, TWEAKOPS_RUNTIME="docker").code == 0
 
     # The agent dies mid-train, and so does its container (`docker rm -f`, the host rebooted).
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "tweakops", "train", "--run", run_id],
-        env={**os.environ, "TWEAKOPS_HOME": str(home), "TWEAKOPS_RUNTIME": "auto"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    agent = start_tweakops(
+        home, "train", "--run", run_id, env=tweakops_env(home, TWEAKOPS_RUNTIME="auto")
     )
     output = home / "runs" / run_id / "trials" / "000" / "output"
     deadline = time.monotonic() + 120
