@@ -13,6 +13,7 @@ from monitor._run import WatchedRun
 from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, Runtime
 from tweakops.trialfiles import read_epochs
+from tweakops.vocabulary import ProcessState
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def running_attempt(runtime: Runtime, record: TrialRecord) -> Handle | None:
     if not record.handle or not record.handle.startswith(f"{runtime.name}:"):
         return None
     handle = Handle.parse(record.handle)
-    return handle if runtime.status(handle) == "running" else None
+    return handle if runtime.status(handle) == ProcessState.RUNNING else None
 
 
 def resume_lost_trial(

@@ -18,6 +18,7 @@ from monitor._run import WatchedRun
 from tweakops.errors import EngineAway, TweakopsError, explain
 from tweakops.records import RESTART_EVENTS
 from tweakops.store.lease import LeaseHeld, run_lease
+from tweakops.vocabulary import RunStatus, StageStatus
 
 RESUMED, WATCHED, IDLE, FINISHED, FAILED = "resumed", "watched", "idle", "finished", "failed"
 WAITING = "waiting"  # for its Docker engine: left as it is, the next sweep tries again
@@ -92,13 +93,13 @@ def sweep_run(ctx: Run, resume: Callable[[Run, str], object]) -> Swept:
 def _interrupted(ctx: WatchedRun) -> list[str]:
     """Stages recorded as running (the watch stage itself aside), in pipeline order."""
     stages = ctx.store.stages(ctx.run.id)
-    return [s.name for s in stages if s.status == "running" and s.name != "watch"]
+    return [s.name for s in stages if s.status == StageStatus.RUNNING and s.name != "watch"]
 
 
 def _nothing_to_resume(ctx: WatchedRun) -> Swept | None:
     """FINISHED or IDLE when the run needs no watchdog, else None."""
     run = ctx.store.get_run(ctx.run.id)
-    if run.status != "running":
+    if run.status != RunStatus.RUNNING:
         return Swept(run.id, FINISHED, f"the run is {run.status.replace('_', ' ')}")
     if not _interrupted(ctx):
         return Swept(run.id, IDLE, "no stage is in progress")

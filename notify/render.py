@@ -8,6 +8,7 @@ from typing import Any
 
 from notify.outcome import RunOutcome
 from tweakops.redact import redact
+from tweakops.vocabulary import RunStatus
 
 DASH = "—"
 DEFAULTS = "defaults"  # the params of trial 0: the script's own
@@ -53,7 +54,7 @@ def subject(outcome: RunOutcome) -> str:
     name = repo_short_name(outcome.repo)
     threshold = fmt_threshold(outcome.threshold)
     best = outcome.best.accuracy if outcome.best else None
-    missed = "run failed" if outcome.run.status == "failed" else "threshold not reached"
+    missed = "run failed" if outcome.run.status == RunStatus.FAILED else "threshold not reached"
     if outcome.reached:
         result = f"threshold reached — {outcome.metric} {fmt_metric(best)} ≥ {threshold}"
     elif best is None:
@@ -98,7 +99,7 @@ def summary_rows(outcome: RunOutcome) -> list[tuple[str, str]]:
 def _result_word(outcome: RunOutcome) -> str:
     if outcome.reached:
         return "reached"
-    return "failed" if outcome.run.status == "failed" else "not reached"
+    return "failed" if outcome.run.status == RunStatus.FAILED else "not reached"
 
 
 def _trial_summary(outcome: RunOutcome) -> str:

@@ -18,6 +18,7 @@ from tweakops.report.console import Console
 from tweakops.resolved import UNREADABLE, ResolvedConfig, resolve_config, setting_overrides
 from tweakops.results import require_succeeded
 from tweakops.store import RunStore
+from tweakops.vocabulary import RunStatus, StageStatus
 
 log = logging.getLogger("tweakops")
 # A failure of one of these decides the run: it is failed. notify and watch report on a run.
@@ -113,7 +114,9 @@ def _run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R
     started = time.time()
     if name in RUN_DECIDING_STAGES:
         _reopen(ctx, name)
-    ctx.store.set_stage(ctx.run.id, name, status="running", started=started, ended=None, error=None)
+    ctx.store.set_stage(
+        ctx.run.id, name, status=StageStatus.RUNNING, started=started, ended=None, error=None
+    )
     record_build(ctx.store, ctx.run.id, name)  # under Jenkins: which build runs it
     ctx.console.stage_start(name, f"run {ctx.run.id}")
     try:
@@ -132,7 +135,7 @@ def _run_stage(ctx: RunContext, name: str, body: Callable[[RunContext], R]) -> R
         raise error from exc
     payload = {**result.to_dict(), "summary": result.summary()}
     ended = time.time()
-    ctx.store.set_stage(ctx.run.id, name, status="succeeded", ended=ended, result=payload)
+    ctx.store.set_stage(ctx.run.id, name, status=StageStatus.SUCCEEDED, ended=ended, result=payload)
     ctx.console.stage_done(name, ended - started, result.summary())
     return result
 
@@ -145,16 +148,16 @@ def _reopen(ctx: RunContext, name: str) -> None:
     later = [
         stage
         for stage in ctx.store.stages(ctx.run.id)
-        if stage.name in order[order.index(name) + 1 :] and stage.status != "pending"
+        if stage.name in order[order.index(name) + 1 :] and stage.status != StageStatus.PENDING
     ]
     for stage in later:
         ctx.store.set_stage(
-            ctx.run.id, stage.name, status="pending", started=None, ended=None, error=None
+            ctx.run.id, stage.name, status=StageStatus.PENDING, started=None, ended=None, error=None
         )
     run = ctx.store.get_run(ctx.run.id)
-    if run.status != "running":
-        ctx.store.update_run(ctx.run.id, status="running", verdict=None)
-    if later or run.status != "running":
+    if run.status != RunStatus.RUNNING:
+        ctx.store.update_run(ctx.run.id, status=RunStatus.RUNNING, verdict=None)
+    if later or run.status != RunStatus.RUNNING:
         redo = ", ".join(s.name for s in later) or "nothing after it"
         ctx.event(
             "run_reopened",
@@ -168,10 +171,14 @@ def _record_failure(ctx: RunContext, name: str, message: str) -> None:
     store that cannot record it (a full disk) never hides the stage's own error."""
     ctx.console.stage_failed(name, message)
     try:
-        ctx.store.set_stage(ctx.run.id, name, status="failed", ended=time.time(), error=message)
+        ctx.store.set_stage(
+            ctx.run.id, name, status=StageStatus.FAILED, ended=time.time(), error=message
+        )
         ctx.event("stage_failed", f"{name} failed: {message}", stage=name)
         if name in RUN_DECIDING_STAGES:
-            ctx.store.update_run(ctx.run.id, status="failed", verdict=f"{name} failed: {message}")
+            ctx.store.update_run(
+                ctx.run.id, status=RunStatus.FAILED, verdict=f"{name} failed: {message}"
+            )
     except Exception as exc:
         log.warning("[%s] could not record that %s failed: %s", ctx.run.id, name, explain(exc))
 

@@ -15,6 +15,7 @@ from tweakops.stages.pull import pull
 from tweakops.stages.train import train
 from tweakops.stages.tune import tune
 from tweakops.stages.watch import Watched, watch
+from tweakops.vocabulary import RunStatus, StageStatus
 
 EXIT_REACHED = 0
 EXIT_NOT_REACHED = 3
@@ -61,7 +62,7 @@ def _run_stages(ctx: RunContext, start: str, watch_after: bool) -> int:
     if error is not None:
         raise error
     run = ctx.store.get_run(ctx.run.id)
-    return EXIT_REACHED if run.status == "reached" else EXIT_NOT_REACHED
+    return EXIT_REACHED if run.status == RunStatus.REACHED else EXIT_NOT_REACHED
 
 
 def resume_run(ctx: RunContext, stage: str) -> int:
@@ -82,4 +83,6 @@ def _write_report(ctx: RunContext) -> None:
 
 def _skip_rest(ctx: RunContext, after: str) -> None:
     for name in MAIN_STAGES[MAIN_STAGES.index(after) + 1 :]:
-        ctx.store.set_stage(ctx.run.id, name, status="skipped", error=f"skipped: {after} failed")
+        ctx.store.set_stage(
+            ctx.run.id, name, status=StageStatus.SKIPPED, error=f"skipped: {after} failed"
+        )

@@ -15,6 +15,7 @@ from tweakops.errors import StoreError
 from tweakops.pull.git import PullResult
 from tweakops.records import StageRecord
 from tweakops.store import RunStore
+from tweakops.vocabulary import StageStatus
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def stage_result(store: RunStore, run_id: str, stage: str) -> Result:
 def require_succeeded(store: RunStore, run_id: str, stage: str) -> StageRecord:
     """The stage's record; a StoreError that says what to run when it has not succeeded."""
     record = store.get_stage(run_id, stage)
-    if record.status != "succeeded":
+    if record.status != StageStatus.SUCCEEDED:
         raise StoreError(
             f"run {run_id}: stage {stage!r} has not succeeded (it is {record.status}); "
             f"run `tweakops {stage} --run {run_id}` first"

@@ -24,8 +24,7 @@ from tweakops.records import TrialRecord
 from tweakops.runtime import Handle, TrialSpec
 from tweakops.trialfiles import CHANGES_FILE, metric_written, read_metric
 from tweakops.trialfiles import trial_log_tail as log_tail
-
-STOPPED = ("pruned", "cancelled")  # verdicts of trials the tuner stopped
+from tweakops.vocabulary import STOPPED_VERDICTS, TrialStatus, TrialVerdict
 
 
 def trial_folder(ctx: RunContext, number: int) -> Path:
@@ -84,7 +83,7 @@ def execute_trial(
         run_id=ctx.run.id,
         number=number,
         params=params,
-        status="running",
+        status=TrialStatus.RUNNING,
         started=time.time(),
         folder=str(folder),
     )
@@ -201,18 +200,20 @@ def _record_outcome(
 ) -> TrialRecord:
     restarts = record.restarts + outcome.restarts
     done = replace(record, ended=time.time(), restarts=restarts)
-    if outcome.verdict in STOPPED:
+    if outcome.verdict in STOPPED_VERDICTS:
         return _stopped(ctx, done, outcome.verdict, spec.output_dir)
-    if outcome.verdict != "ok":
+    if outcome.verdict != TrialVerdict.OK:
         error = _failure_text(outcome, config)
         return _failed(ctx, done, outcome.verdict, error, spec.log_path)
     try:
         accuracy = read_metric(spec.workdir.parent, spec.output_dir, spec.workdir, config.metric)
     except MetricError as exc:
         written = metric_written(spec.output_dir, spec.workdir, config.metric)
-        verdict = "metric_unreadable" if written else "metric_missing"
+        verdict = TrialVerdict.METRIC_UNREADABLE if written else TrialVerdict.METRIC_MISSING
         return _failed(ctx, done, verdict, str(exc), spec.log_path)
-    saved = ctx.store.save_trial(replace(done, status="succeeded", accuracy=accuracy, verdict="ok"))
+    saved = ctx.store.save_trial(
+        replace(done, status=TrialStatus.SUCCEEDED, accuracy=accuracy, verdict=TrialVerdict.OK)
+    )
     ctx.console.say(
         f"    trial {record.number}: {config.metric} {accuracy:.4f} in {saved.duration or 0:.1f} s"
     )
@@ -222,7 +223,9 @@ def _record_outcome(
 def _failed(
     ctx: RunContext, record: TrialRecord, verdict: str, error: str, log: Path
 ) -> TrialRecord:
-    saved = ctx.store.save_trial(replace(record, status="failed", verdict=verdict, error=error))
+    saved = ctx.store.save_trial(
+        replace(record, status=TrialStatus.FAILED, verdict=verdict, error=error)
+    )
     ctx.event(
         "trial_failed",
         f"trial {record.number} failed: {error}",
@@ -239,7 +242,7 @@ def _stopped(ctx: RunContext, record: TrialRecord, reason: str, output: Path) ->
     epoch = last_epoch(output)
     why = (
         f"pruned after epoch {epoch}: below the median of earlier trials at that epoch"
-        if reason == "pruned"
+        if reason == TrialVerdict.PRUNED
         else f"cancelled after epoch {epoch}: the tuning was decided by another trial"
     )
     saved = ctx.store.save_trial(replace(record, status=reason, verdict=reason, error=why))
@@ -260,12 +263,12 @@ def _epoch_metric(row: dict[str, Any], preferred: str | None) -> float | None:
 def _failure_text(outcome: Supervised, config: Config) -> str:
     """What went wrong and, where the user can act, what to do."""
     text = f"{outcome.status.describe()} ({outcome.verdict.replace('_', ' ')})"
-    if outcome.verdict == "oom":
+    if outcome.verdict == TrialVerdict.OOM:
         return (
             f"{text}: the model needs more than the {config.resources.memory} memory limit; "
             "raise resources.memory in tweakops.yaml or shrink the model/batch"
         )
-    if outcome.verdict == "restarts_exhausted":
+    if outcome.verdict == TrialVerdict.RESTARTS_EXHAUSTED:
         return f"{text}: restarted {outcome.restarts} time(s) from its checkpoint, then gave up"
     return text
 

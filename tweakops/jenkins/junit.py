@@ -22,12 +22,19 @@ from tweakops.files import atomic_write
 from tweakops.records import RunRecord, StageRecord, TrialRecord, best_trial
 from tweakops.results import Tuned, read_result
 from tweakops.store import RunStore
+from tweakops.vocabulary import NOT_RUN_STAGES, RunStatus, StageStatus, TrialStatus
 
 SUITE = "tweakops"
 STAGE_CLASS = "tweakops.stages"
 THRESHOLD_CLASS = "tweakops.threshold"
 THRESHOLD_CASE = "threshold"
 JUNIT_FILE = "tweakops-junit.xml"  # its name in a Jenkins workspace (jobs/, Jenkinsfile)
+
+# Why a stage that did not finish is reported skipped; a skipped stage says why in its error.
+_NOT_RUN_REASONS: dict[str, str] = {
+    StageStatus.PENDING: "not run",
+    StageStatus.RUNNING: "still running when the report was written",
+}
 
 
 def write_junit(store: RunStore, run_id: str | list[str], path: Path) -> Path:
@@ -61,17 +68,14 @@ def run_suite(store: RunStore, run_id: str, prefix: str = "") -> ET.Element:
             name=stage.name,
             time=_seconds(seconds),
         )
-        if stage.status == "failed":
+        if stage.status == StageStatus.FAILED:
             failures += 1
             message = stage.error or f"stage {stage.name} failed"
             failure = ET.SubElement(case, "failure", message=message, type="StageFailed")
             failure.text = message
-        elif stage.status in ("skipped", "pending", "running"):
+        elif stage.status in NOT_RUN_STAGES or stage.status == StageStatus.RUNNING:
             skipped += 1
-            reason = {
-                "pending": "not run",
-                "running": "still running when the report was written",
-            }.get(stage.status, stage.error or "skipped")
+            reason = _NOT_RUN_REASONS.get(stage.status, stage.error or "skipped")
             ET.SubElement(case, "skipped", message=reason)
         if stage.summary:
             ET.SubElement(case, "system-out").text = stage.summary
@@ -111,7 +115,7 @@ def _threshold_case(
         lines.append(f"best: trial {best.number}, accuracy {best.accuracy:.4f}")
     lines.append(f"{len(trials)} trial(s)")
     ET.SubElement(case, "system-out").text = "\n".join(lines)
-    if run.status == "reached":
+    if run.status == RunStatus.REACHED:
         return True
     message = run.verdict or _unchecked(run, stages)
     failure = ET.SubElement(case, "failure", message=message, type="ThresholdNotReached")
@@ -122,10 +126,10 @@ def _threshold_case(
 def _unchecked(run: RunRecord, stages: list[StageRecord]) -> str:
     """Why there is no verdict: the first failed stage, or the stage the run stopped before."""
     for stage in stages:
-        if stage.status == "failed":
+        if stage.status == StageStatus.FAILED:
             return f"threshold not checked: {stage.name} failed: {stage.error or 'no message'}"
     for stage in stages:
-        if stage.status != "succeeded":
+        if stage.status != StageStatus.SUCCEEDED:
             return f"threshold not checked: stage {stage.name} is {stage.status} (run {run.status})"
     return f"threshold not reached (run {run.status})"
 
@@ -160,14 +164,16 @@ def _properties(
 
 
 def _best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
-    return best_trial([t for t in trials if t.status == "succeeded"])
+    return best_trial([t for t in trials if t.status == TrialStatus.SUCCEEDED])
 
 
 def _best_model(
     store: RunStore, run: RunRecord, stages: list[StageRecord], best: TrialRecord | None
 ) -> str | None:
     """The best model's folder relative to the run folder (POSIX), if it is inside it."""
-    stage = next((s for s in stages if s.name == "tune" and s.status == "succeeded"), None)
+    stage = next(
+        (s for s in stages if s.name == "tune" and s.status == StageStatus.SUCCEEDED), None
+    )
     tuned = read_result(stage, Tuned) if stage is not None else None
     folder: str | None = None
     if tuned is not None and tuned.model_dir:

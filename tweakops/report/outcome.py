@@ -13,6 +13,7 @@ from tweakops.errors import TweakopsError
 from tweakops.records import best_trial
 from tweakops.results import Pulled, read_result
 from tweakops.trialfiles import trial_log_tail as log_tail
+from tweakops.vocabulary import RunStatus, StageStatus
 
 
 def run_config(ctx: RunContext) -> Config:
@@ -29,11 +30,11 @@ def run_config(ctx: RunContext) -> Config:
 def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
     """What the run came to: the numbers, the verdict, the best trial and where it came from."""
     run = ctx.store.get_run(ctx.run.id)
-    reached = run.status == "reached"
+    reached = run.status == RunStatus.REACHED
     trials = tuple(ctx.store.trials(ctx.run.id))
     best = best_trial(trials)
     pulled = read_result(ctx.store.get_stage(run.id, "pull"), Pulled)
-    failed = [s for s in ctx.store.stages(run.id) if s.status == "failed"]
+    failed = [s for s in ctx.store.stages(run.id) if s.status == StageStatus.FAILED]
     verdict = run.verdict or (f"{failed[0].name} failed: {failed[0].error}" if failed else "")
     tail = (
         log_tail(ctx.folder / "trials" / f"{trials[-1].number:03d}" / "log.txt") if trials else ""
@@ -59,7 +60,7 @@ def run_outcome(ctx: RunContext, config: Config) -> RunOutcome:
 def settings_from(ctx: RunContext, config: Config) -> str:
     """ "threshold 0.5 from tweakops.yaml; max_trials 4 from --max-trials (Jenkins:
     MAX_TRIALS); time_budget 3600 s from default"; empty before the pull."""
-    if ctx.store.get_stage(ctx.run.id, "pull").status != "succeeded":
+    if ctx.store.get_stage(ctx.run.id, "pull").status != StageStatus.SUCCEEDED:
         return ""
     found = ctx.origins()
     values = {

@@ -10,6 +10,7 @@ from tweakops.errors import TrialFailed
 from tweakops.plan import make_plan
 from tweakops.results import Trained
 from tweakops.trials import execute_trial, log_tail, publish_best, resume_trial
+from tweakops.vocabulary import TrialStatus
 
 
 def train(ctx: RunContext, again: bool = False) -> Trained:
@@ -17,14 +18,14 @@ def train(ctx: RunContext, again: bool = False) -> Trained:
     plan = make_plan(ctx)
     ctx.console.say(f"    trials run on {plan.describe()}")
     existing = {t.number: t for t in ctx.store.trials(ctx.run.id)}.get(0)
-    if existing and existing.status == "running" and not again:
+    if existing and existing.status == TrialStatus.RUNNING and not again:
         record = resume_trial(ctx, plan, existing, plan.config.time_budget)
-    elif existing and existing.status == "succeeded" and not again:
+    elif existing and existing.status == TrialStatus.SUCCEEDED and not again:
         ctx.console.say("    trial 0 already finished; keeping it (use --again to retrain)")
         record = existing
     else:
         record = execute_trial(ctx, plan, 0, {}, plan.config.time_budget)
-    if record.status != "succeeded" or record.accuracy is None:
+    if record.status != TrialStatus.SUCCEEDED or record.accuracy is None:
         log = f"{record.folder}/log.txt"
         tail = log_tail(Path(log), 5)
         last = tail.splitlines()[-1] if tail else "(no output)"

@@ -21,8 +21,7 @@ from tweakops.records import TrialRecord
 from tweakops.report.plots import PLOT_FILE, accuracy_plot
 from tweakops.results import Tuned, require_succeeded
 from tweakops.trials import execute_trial, publish_best, resume_trial
-
-FINISHED = ("succeeded", "failed", "pruned", "cancelled")
+from tweakops.vocabulary import FINISHED_TRIALS, RunStatus, TrialStatus
 
 
 def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) -> Tuned:
@@ -40,14 +39,16 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
     rules = StopRules(
         config.threshold, config.max_trials, config.time_budget, patience=settings.patience
     )
-    spent = sum(t.duration or 0.0 for n, t in records.items() if n > 0 and t.status != "running")
+    spent = sum(
+        t.duration or 0.0 for n, t in records.items() if n > 0 and t.status != TrialStatus.RUNNING
+    )
     started = time.monotonic()
     deadline = started + config.time_budget - spent
 
     def evaluate(number: int, params: dict[str, Any], control: TrialControl) -> float | None:
         timeout = deadline - time.monotonic()
         record = _run_or_resume(ctx, plan, number, params, timeout, control)
-        return record.accuracy if record.status == "succeeded" else None
+        return record.accuracy if record.status == TrialStatus.SUCCEEDED else None
 
     def on_result(_observed: Observation) -> None:
         trials = ctx.store.trials(ctx.run.id)
@@ -92,7 +93,7 @@ def _conclude(ctx: RunContext, plan: TrialPlan, outcome: TuneOutcome, strategy: 
     if best_record is not None:
         publish_best(ctx, best_record, metric)
         model_dir = f"{best_record.folder}/output"
-    status = "reached" if outcome.verdict.reached else "not_reached"
+    status = RunStatus.REACHED if outcome.verdict.reached else RunStatus.NOT_REACHED
     verdict = outcome.verdict.message + _knobs_tried(plan, outcome)
     ctx.store.update_run(ctx.run.id, status=status, verdict=verdict)
     return Tuned(
@@ -125,9 +126,9 @@ def _finished_rungs(records: dict[int, TrialRecord]) -> list[Observation]:
     done = []
     for number in range(1, len(records) + 1):
         record = records.get(number)
-        if record is None or record.status not in FINISHED:
+        if record is None or record.status not in FINISHED_TRIALS:
             break
-        state = {"succeeded": "complete"}.get(record.status, record.status)
+        state = "complete" if record.status == TrialStatus.SUCCEEDED else record.status
         done.append(Observation(number, record.params, record.accuracy, state))
     return done
 
@@ -141,8 +142,8 @@ def _run_or_resume(
     control: TrialControl,
 ) -> TrialRecord:
     existing = {t.number: t for t in ctx.store.trials(ctx.run.id)}.get(number)
-    if existing is not None and existing.status == "running":
+    if existing is not None and existing.status == TrialStatus.RUNNING:
         return resume_trial(ctx, plan, existing, timeout, control)
-    if existing is not None and existing.status in FINISHED:
+    if existing is not None and existing.status in FINISHED_TRIALS:
         return existing  # finished before a crash of the tuner: never repeated
     return execute_trial(ctx, plan, number, params, timeout, control)
