@@ -21,6 +21,7 @@ from tweakops.knobs import apply_knobs
 from tweakops.plan import TrialPlan
 from tweakops.progress import EpochProgress
 from tweakops.records import TrialRecord
+from tweakops.report.console import fmt_params
 from tweakops.runtime import Handle, TrialSpec
 from tweakops.trialfiles import CHANGES_FILE, metric_written, read_metric
 from tweakops.trialfiles import trial_log_tail as log_tail
@@ -88,7 +89,7 @@ def execute_trial(
         folder=str(folder),
     )
     ctx.store.save_trial(record)
-    ctx.console.say(f"    trial {number}: {_compact(params) or 'the defaults'}")
+    ctx.console.say(f"    trial {number}: {fmt_params(params, sep=', ') or 'the defaults'}")
     return _supervise_and_record(ctx, plan, record, timeout, control=control)
 
 
@@ -275,14 +276,6 @@ def _failure_text(outcome: Supervised, config: Config) -> str:
 
 def _env_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _compact(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(params.items()))
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def publish_best(ctx: RunContext, best: TrialRecord, metric: str) -> Path:
