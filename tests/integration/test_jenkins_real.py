@@ -367,8 +367,8 @@ def test_real_overlapping_pushes_are_each_emailed_once(story: Story) -> None:
     wait_for("an email per run", lambda: all(story.mails_of(r.id) for r in new))
     story.wait_idle()
     time.sleep(5)  # a second email would come now
-    assert sorted(r.sha for r in new) == sorted(shas)
-    ended = {r.id: r for r in story.runs()}
+    ended = {r.id: r for r in story.runs()}  # read again: a run is listed before pull stores its sha
+    assert sorted(ended[r.id].sha for r in new) == sorted(shas)
     for run in new:
         assert len(story.mails_of(run.id)) == 1, run.id
         assert ended[run.id].status == "reached", ended[run.id]
@@ -469,7 +469,9 @@ def test_real_killed_tune_is_finished_by_job6(story: Story) -> None:
     before = {r.id for r in story.runs()}
     sha = story.commit({"tweakops.yaml": repo_config(story, SLOW_TUNE)}, "slower tuning")
     story.push()
-    (run,) = wait_for("the run", lambda: [r for r in story.runs() if r.id not in before])
+    (run,) = wait_for(  # a run is listed before pull stores its sha
+        "the pulled run", lambda: [r for r in story.runs() if r.id not in before and r.sha]
+    )
     assert run.sha == sha
     epochs = story.home / "runs" / run.id / "trials" / "001" / "output" / "epochs.jsonl"
     wait_for(
