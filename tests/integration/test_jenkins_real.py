@@ -367,7 +367,7 @@ def test_real_overlapping_pushes_are_each_emailed_once(story: Story) -> None:
     wait_for("an email per run", lambda: all(story.mails_of(r.id) for r in new))
     story.wait_idle()
     time.sleep(5)  # a second email would come now
-    ended = {r.id: r for r in story.runs()}  # read again: a run is listed before pull stores its sha
+    ended = {r.id: r for r in story.runs()}  # again: a run is listed before pull stores its sha
     assert sorted(ended[r.id].sha for r in new) == sorted(shas)
     for run in new:
         assert len(story.mails_of(run.id)) == 1, run.id
