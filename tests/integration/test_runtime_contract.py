@@ -398,3 +398,15 @@ def test_local_warm_exit_keeps_atexit_handlers_and_unclosed_files(make_spec: Mak
     assert status.code == 1 and "stopping with a message" in spec.log_path.read_text()
     assert (spec.output_dir / "accuracy.txt").read_text() == "0.91"
     assert (spec.output_dir / "atexit").read_text() == "ran"
+
+
+def test_capacity_is_the_cpus_and_memory_its_trials_share(runtime: Runtime) -> None:
+    room = runtime.capacity()
+    assert room.cpus >= 1 and room.memory is not None and room.memory > 256 * 2**20
+    if isinstance(runtime, DockerRuntime):  # the engine's, which may be another machine
+        info = runtime.client.info()
+        assert (room.cpus, room.memory) == (info["NCPU"], info["MemTotal"])
+    else:
+        assert room.cpus == len(os.sched_getaffinity(0))
+        meminfo = Path("/proc/meminfo").read_text().split()
+        assert abs(room.memory - int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024) < 2**30

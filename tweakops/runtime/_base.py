@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from abc import ABC, abstractmethod
@@ -102,6 +103,14 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """What the trials of one runtime share: CPUs and memory in bytes (None: unknown)."""
+
+    cpus: int
+    memory: int | None
+
+
 class Runtime(ABC):
     """Start, wait for, inspect, kill and remove trial attempts.
 
@@ -154,6 +163,14 @@ class Runtime(ABC):
         """
         time.sleep(timeout)
         return []
+
+    def capacity(self) -> Capacity:
+        """This machine's CPUs and memory (the docker runtime asks its engine)."""
+        try:
+            memory: int | None = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            memory = None
+        return Capacity(len(os.sched_getaffinity(0)) or 1, memory)
 
     def is_alive(self, handle: Handle) -> bool:
         """Shortcut for the watchdog: status() is RUNNING."""

@@ -35,7 +35,7 @@ from docker.models.containers import Container
 
 from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import docker_engine
-from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
+from tweakops.runtime._base import Capacity, ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._docker_container import (
     NAME_LABEL,
     PIDS_LIMIT,
@@ -202,6 +202,14 @@ class DockerRuntime(Runtime):
             log.warning("no engine events (%s); polling instead", first_line(exc))
             time.sleep(max(0.0, since + timeout - time.time()))
             return []
+
+    def capacity(self) -> Capacity:
+        """The engine's CPUs and memory (`docker info`): trials run there, not here."""
+        try:
+            info = self._client.info()
+        except _TRANSPORT_ERRORS:
+            return super().capacity()
+        return Capacity(int(info.get("NCPU") or 1), int(info.get("MemTotal") or 0) or None)
 
     def inspect_container(self, handle: Handle) -> dict[str, Any]:
         """The engine's `docker inspect` document of the attempt's container."""
