@@ -49,7 +49,7 @@ class TuningSettings:
     seed: int = 0
     patience: int | None = None  # None: no "stalled" rule
     pruning: Pruning | None = Pruning()
-    parallel: int | None = None  # None: "auto", what the machine allows (tuning.machine)
+    parallel: int | None = None  # None: "auto", what the machine allows (auto_parallel)
     storage: str | None = None  # None: the run store's SQLite database
     study: str | None = None  # None: one study per run
     ladder: tuple[dict[str, Any], ...] = ()

@@ -37,7 +37,6 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
     else:
         at_once = parallel or settings.parallel or _machine_parallel(plan)
         auto = "" if parallel or settings.parallel else " (tuning.parallel: auto)"
-    settings = replace(settings, parallel=at_once)
     ctx.console.say(
         f"    trials run on {plan.describe()}, {at_once} at once{auto} ({settings.strategy})"
     )
