@@ -78,12 +78,12 @@ def parse_parallel(value: object, where: str) -> int | None:
     """A number of trials at once from 1 to 64, or "auto" (None): what the machine allows."""
     if isinstance(value, str) and value.strip().lower() == AUTO:
         return None
-    whole = not isinstance(value, bool) and isinstance(value, int | float) and value == int(value)
-    if not whole or not 1 <= int(value) <= 64:  # type: ignore[arg-type]
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or number != int(number) or not 1 <= number <= 64:
         raise ConfigError(
             f"{where} must be auto or a whole number from 1 to 64, got {quoted(value)}"
         )
-    return int(value)  # type: ignore[arg-type]
+    return int(number)
 
 
 def auto_parallel(
