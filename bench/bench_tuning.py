@@ -36,6 +36,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script: the checkout
 
 from bench._common import ROOT, BenchError, run_bench, say
@@ -74,10 +76,11 @@ def heading(setup: Setup, runs: list[Run], load_start: float) -> list[str]:
     flags = (f" --runtime {setup.runtime}" if setup.runtime else "") + (
         f" --parallel {setup.parallel}" if setup.parallel else ""
     )
+    epochs = most_epochs(space_specs(setup.space)) if KT_HYPERBAND in tuners else 0
     kt = {
         KT_RANDOM: f"{KT_RANDOM} RandomSearch(seed=SEED, max_trials={n})",
-        KT_HYPERBAND: f"{KT_HYPERBAND} Hyperband(max_epochs="
-        f"{most_epochs(space_specs(setup.space))}, factor={HYPERBAND_FACTOR}, "
+        KT_HYPERBAND: f"{KT_HYPERBAND} Hyperband(max_epochs={epochs}, "
+        f"factor={HYPERBAND_FACTOR}, "
         f"hyperband_iterations=1, seed=SEED), stopped after {n} trials, epochs set by it",
         KT_BAYESIAN: f"{KT_BAYESIAN} BayesianOptimization(seed=SEED, max_trials={n}), "
         "its default num_initial_points (3 × the space's params) random trials first",
@@ -147,8 +150,12 @@ def parse(argv: list[str]) -> tuple[Setup, Path | None]:
     parser.add_argument("--max-trials", type=int, default=30, help="trial 0 included")
     parser.add_argument("--time-budget", type=float, default=600.0, help="s per tuner and seed")
     parser.add_argument("--space", type=Path, default=WIDE, help="a yaml with a search_space")
-    parser.add_argument("--runtime", choices=("auto", "local", "docker"), help="(not passed)")
-    parser.add_argument("--parallel", type=int, help="tweakops's trials at once (not passed)")
+    parser.add_argument(
+        "--runtime", choices=("auto", "local", "docker"), help="for tweakops (default: not passed)"
+    )
+    parser.add_argument(
+        "--parallel", type=int, help="tweakops's trials at once (default: not passed)"
+    )
     parser.add_argument("--tuners", nargs="+", choices=TUNERS, default=list(TUNERS))
     parser.add_argument("--no-overheads", action="store_true", help="skip both overheads")
     parser.add_argument("--keep", type=Path, help="keep the runs' folders here (default: temp)")
@@ -174,7 +181,7 @@ def parse(argv: list[str]) -> tuple[Setup, Path | None]:
         specs = space_specs(setup.space)
         if KT_HYPERBAND in setup.tuners:
             most_epochs(specs)
-    except (BenchError, OSError, ValueError) as exc:
+    except (BenchError, OSError, ValueError, yaml.YAMLError) as exc:
         parser.error(f"--space {args.space}: {exc}")
     return setup, args.keep
 

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench._common import BenchError
 from bench._tuning_kt import _Search
@@ -423,3 +424,29 @@ def test_a_space_file_without_a_valid_search_space_is_refused(
     path.write_text(text)
     with pytest.raises(Exception, match=message):
         search_space(path)
+
+
+# ---- the repo tweakops runs, and what the run store says about it ---------------------------
+
+
+def test_the_bench_repo_holds_the_seeded_example_and_the_runs_yaml(tmp_path: Path) -> None:
+    from bench._tuning_tweakops import make_repo
+
+    setup = Setup((0,), 0.985, 30, 600.0)
+    repo = make_repo(tmp_path / "repo", TWEAKOPS, 2, setup)
+    written = yaml.safe_load((repo / "tweakops.yaml").read_text())
+    assert written == run_config(TWEAKOPS, 2, setup)
+    assert 'SEED = training.param("seed", 2)' in (repo / "train.py").read_text()
+    assert (repo / ".git").is_dir()
+
+
+def test_the_runtime_a_run_used_comes_from_its_train_stage() -> None:
+    from bench._tuning_tweakops import runtime_of
+
+    docker = {"runtime": "docker", "image": "tweakops/keras:1"}
+    stages = [{"name": "inspect", "result": {}}, {"name": "train", "result": docker}]
+    assert runtime_of({"run": {"runtime": "auto"}, "stages": stages}) == "docker (tweakops/keras:1)"
+    local = [{"name": "train", "result": {"runtime": "local", "image": None}}]
+    assert runtime_of({"run": {}, "stages": local}) == "local"
+    assert runtime_of({"run": {"runtime": "auto"}, "stages": []}) == "auto"
+    assert runtime_of({"run": {}, "stages": []}) == "unknown"
