@@ -201,8 +201,10 @@ def keras_tuner_worker(config_path: Path) -> int:
     os.environ.pop("TWEAKOPS_PARAMS", None)  # keras_cnn's knobs come from its kwargs
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     state = _Search(float(config["threshold"]), int(config["max_trials"]), emit)
-    x_train, x_test, y_train, y_test = _example_data()  # train.py's own split
-    tuner = _tuner(config, state, (x_test, y_test))
+    example = _example()
+    x_train, x_test, y_train, y_test = example.load_data()  # train.py's own split
+    defaults = {"epochs": int(example.EPOCHS), "batch_size": int(example.BATCH_SIZE)}
+    tuner = _tuner(config, state, (x_test, y_test), defaults)
     state.deadline = time.time() + float(config["time_budget"])
     emit(event="search", time=time.time())
     tuner.search(x_train, y_train, verbose=0)
@@ -210,17 +212,24 @@ def keras_tuner_worker(config_path: Path) -> int:
     return 0
 
 
-def _example_data() -> Any:
+def _example() -> Any:
+    """The example's train.py as a module (its params at their defaults)."""
     spec = importlib.util.spec_from_file_location("digits_train", EXAMPLE / "train.py")
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    return example.load_data()
+    return example
 
 
-def _tuner(config: Mapping[str, Any], state: _Search, test: tuple[Any, Any]) -> Any:
+def _tuner(
+    config: Mapping[str, Any],
+    state: _Search,
+    test: tuple[Any, Any],
+    defaults: Mapping[str, int],
+) -> Any:
     """The config's Keras Tuner tuner, hooked to `state`: each trial scored on the test
-    split, the search stopped when state.over() (the oracle then answers STOPPED)."""
+    split, the search stopped when state.over() (the oracle then answers STOPPED).
+    `defaults`: train.py's epochs and batch_size, for a space without them."""
     import keras
     import keras_tuner
 
@@ -249,11 +258,12 @@ def _tuner(config: Mapping[str, Any], state: _Search, test: tuple[Any, Any]) -> 
 
         def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
             callbacks = [*kwargs.pop("callbacks", []), EpochClock()]
-            epochs = kwargs.pop("epochs", None) or int(hp.get("epochs"))  # Hyperband: its own
+            values = {**defaults, **hp.values}
+            epochs = kwargs.pop("epochs", None) or int(values["epochs"])  # Hyperband: its own
             history = model.fit(
                 *args,
                 epochs=epochs,
-                batch_size=int(hp.get("batch_size")),
+                batch_size=int(values["batch_size"]),
                 validation_split=0.1,
                 callbacks=callbacks,
                 **kwargs,
