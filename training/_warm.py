@@ -55,6 +55,9 @@ def main(argv: list[str]) -> int:
             importlib.import_module(name)
     if job_file:
         raw = _await_job(job_file, owner)
+        if owner is not None:
+            with contextlib.suppress(OSError):  # the trial never sees it either
+                os.unlink(owner)
         if quiet is not None:
             _restore(quiet)
     else:

@@ -238,7 +238,8 @@ class DockerRuntime(Runtime):
 
     def wait_for_exits(self, timeout: float) -> list[dict[str, str]]:
         """Follow the engine's events for up to `timeout` s: labels of tweakops containers that
-        died, were OOM-killed or were removed. An unreachable engine falls back to sleeping."""
+        died, were OOM-killed or were removed (a warm spare's too: it only wakes the caller's
+        sweep, which reads the run store, never labels). An unreachable engine: sleeping."""
         since = time.time()
         filters = {"type": "container", "label": [_RUN_LABEL], "event": list(_EXIT_EVENTS)}
         try:
