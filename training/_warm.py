@@ -23,10 +23,12 @@ Two ways to get the job:
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import fcntl
 import gc
 import importlib
+import importlib.machinery
 import io
 import json
 import os
@@ -35,6 +37,8 @@ import stat
 import sys
 import time
 import traceback
+import types
+from types import TracebackType
 from typing import Any
 
 JOB_FILE = ".tweakops-job.json"  # in the spare's folder (/trial in a container)
@@ -175,15 +179,42 @@ def _output_to(log_path: str) -> bool:
 def _run(script: str) -> int:
     """Run the script as __main__ and exit as the interpreter would have."""
     try:
-        runpy.run_path(script, run_name="__main__")
+        _run_main(script)
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc)
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        traceback.print_exception(type(exc), exc, _script_frames(exc.__traceback__))
         code = 1
     _quick_exit(code)
     return code
+
+
+def _run_main(script: str) -> None:
+    """Run the script as `python SCRIPT` would: a new __main__ module, __file__ absolute,
+    sys.argv as it is, no __future__ flag of this file."""
+    path = os.path.abspath(script)
+    if not os.path.isfile(path):  # a folder or a zip with a __main__.py
+        runpy.run_path(path, run_name="__main__")
+        return
+    with io.open_code(path) as source:
+        code = compile(source.read(), path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__dict__.update(__builtins__=builtins, __cached__=None)
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
+
+
+def _script_frames(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from the script's first frame on, as `python X.py` would print it."""
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename == __file__
+        or tb.tb_frame.f_code.co_filename.startswith("<frozen runpy")  # a folder's __main__
+    ):
+        tb = tb.tb_next
+    return tb
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -147,10 +147,15 @@ def test_a_spare_runs_its_job_with_the_trials_argv_cwd_and_env_and_only_its_outp
         print("env", os.environ["LR"], os.environ["BASE"], "noisy" in sys.modules)
         print("to stderr", file=sys.stderr)
         open(os.path.join(os.environ.get("OUT", "."), "made.txt"), "w").write("yes")
+        def typed(x: int) -> None: ...
+        print(sys.argv[0], __file__, __name__, typed.__annotations__["x"] is int)
     """
     out, err = _send(spare, trial, script, "--flag")
     assert spare.process.returncode == 0
-    assert out == f"argv ['--flag'] cwd {trial / 'src'}\nenv 0.1 image True\n"
+    assert out == (
+        f"argv ['--flag'] cwd {trial / 'src'}\nenv 0.1 image True\n"
+        f"train.py {trial / 'src' / 'train.py'} __main__ True\n"  # as `python train.py`
+    )
     assert err == "to stderr\n"
     assert (trial / "src" / "made.txt").read_text() == "yes"
     assert not (trial / JOB_FILE).exists()  # taken: the trial never sees it
