@@ -19,7 +19,7 @@ tweakops.warm=1; labels are fixed at creation, so the trial it becomes keeps the
 variables are only those of the trial's that change what an import does (the local runtime's
 allow-list, never a secret-named one); the trial's own arrive in the job file. A spare whose
 tweakops process died ends by itself (the owner lock), and is removed, with its folder, when
-the next spare of its run is made.
+a spare is next made or a runtime that made spares closes (a resumed run's process).
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ class WarmSpares:
         self._python = "python"
         self._spare: Spare | None = None
         self._filling = False
+        self._used = False  # spares were wanted once: close() looks for orphans
         self._broken: set[str | None] = set()  # images whose spare ended on its own
 
     def configure(self, modules: Sequence[str], python: str) -> None:
@@ -138,12 +139,19 @@ class WarmSpares:
             if changed:
                 self._spare = None
             self._modules, self._python = tuple(modules), python
+            self._used = self._used or bool(modules)
         if stale is not None:
             self._discard(stale)
 
     def close(self) -> None:
-        """No more spares; the waiting one is removed with its folder."""
+        """No more spares; the waiting one is removed with its folder, and so are those a
+        killed tweakops process left (when this one ever made spares)."""
         self.configure((), self._python)
+        with self._lock:
+            used, self._used = self._used, False
+        if used:
+            with contextlib.suppress(*TRANSPORT_ERRORS, OSError):
+                self._clear_stale()
 
     def runs(self, spec: TrialSpec) -> bool:
         """Whether a spare can become this trial: `python X.py ...` with the warmed python."""
@@ -208,7 +216,7 @@ class WarmSpares:
         spare = None
         try:
             key = spare_key(spec, trial, self._user)
-            self._clear_stale(key, trial.parent)
+            self._clear_stale()
             spare = self._create(spec, key, trial.parent)
         except (*TRANSPORT_ERRORS, OSError) as exc:
             log.warning("no warm spare for the next trial (%s): it starts cold", first_line(exc))
@@ -289,20 +297,22 @@ class WarmSpares:
             spare.owner = -1
         remove_spare_folder(spare.folder)
 
-    def _clear_stale(self, key: SpareKey, trials: Path) -> None:
-        """Remove spares with these labels (the same run) whose owner is gone: a tweakops
-        process that was killed, or an engine restart. A live owner's spare is left alone."""
-        filters = {"label": [f"{k}={v}" for k, v in key.labels]}
+    def _clear_stale(self) -> None:
+        """Remove spares whose owner is gone (a tweakops process that was killed: its spares
+        ended by themselves), with their folders; a live owner's spare is left alone."""
+        filters = {"label": f"{WARM_LABEL}=1"}
         for container in self._client.containers.list(all=True, filters=filters):
             if not container.name.startswith(SPARE_NAME_PREFIX):
                 continue  # a trial now: tweakops.warm stays on the container it became
             folder = _mounted_folder(container)
             if folder is not None and owner_alive(str(folder / OWNER_FILE)):
                 continue
+            if container.status == "running" and (folder is None or not folder.exists()):
+                continue  # its folder was just handed to a trial: it is a trial in a moment
             with contextlib.suppress(*TRANSPORT_ERRORS):
                 container.remove(force=True)
-            if folder is not None and folder.parent.resolve() == trials.resolve():
-                remove_spare_folder(folder)
+            if folder is not None:
+                remove_spare_folder(folder)  # a .spare-* folder holding only its own files
 
 
 def _mounted_folder(container: Container) -> Path | None:

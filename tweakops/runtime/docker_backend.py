@@ -123,7 +123,12 @@ class DockerRuntime(Runtime):
         if handle is None:
             handle = self._start_cold(spec, trial)
         if warm:
-            self._spares.refill(spec, trial)
+            try:
+                self._spares.refill(spec, trial)
+            except BaseException:  # Ctrl-C while the spare was made: no handle, no container
+                with contextlib.suppress(Exception):
+                    self.remove(handle)
+                raise
         return handle
 
     def _start_cold(self, spec: TrialSpec, trial: Path) -> Handle:
