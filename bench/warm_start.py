@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # as a script: the checkout
@@ -51,7 +52,7 @@ for folder in json.loads(sys.argv[1]):
     sys.argv = ["train.py"]
     began = time.time()
     runpy.run_path("train.py", run_name="__main__")
-    print(json.dumps({"folder": folder, "began": began}), flush=True)
+    print(json.dumps({"folder": folder, "began": began, "ended": time.time()}), flush=True)
 """
 
 
@@ -62,51 +63,61 @@ def trial_folder(folder: Path, epochs: int) -> Path:
     return folder
 
 
-def startup(output: Path, began: float) -> float:
-    """First epoch record − began − one epoch (the median gap between records)."""
+@dataclass(frozen=True)
+class Timing:
+    """One trial: its start-up, its median epoch, and its whole wall time."""
+
+    startup: float
+    epoch: float
+    wall: float
+
+
+def timing(output: Path, began: float, ended: float) -> Timing:
+    """Start-up = first epoch record - began - one epoch (the median gap between records)."""
     times = [float(r["time"]) for r in read_epochs(output)]
     if len(times) < 2:
         raise BenchError(f"{output}: fewer than 2 epoch records, no start-up to measure")
     epoch = statistics.median(b - a for a, b in itertools.pairwise(times))
-    return times[0] - began - epoch
+    return Timing(times[0] - began - epoch, epoch, ended - began)
 
 
-def timed(runtime: Runtime, spec: TrialSpec) -> float:
-    """One trial through the runtime; its start-up."""
+def timed(runtime: Runtime, spec: TrialSpec) -> Timing:
+    """One trial through the runtime, start to wait's end."""
     began = time.time()
     handle = runtime.start(spec)
     try:
         status = runtime.wait(handle, timeout=600)
+        ended = time.time()
     finally:
         runtime.remove(handle)
     if not status.ok:
         raise BenchError(f"{spec.name}: {status.describe()}\n{tail(spec.log_path)}")
-    return startup(spec.output_dir, began)
+    return timing(spec.output_dir, began, ended)
 
 
 def through_runtime(
     runtime: Runtime, warm: bool, image: str | None, scratch: Path, trials: int, epochs: int
-) -> list[float]:
-    """Trials one at a time; their start-ups (a warm runtime's first, cold, left out)."""
+) -> list[Timing]:
+    """Trials one at a time (a warm runtime's first, cold, left out)."""
     if warm:
         runtime.prewarm(("keras",))
     stamp = time.strftime("%H%M%S")
-    seconds = []
+    timings = []
     try:
         for number in range(trials + int(warm)):
             folder = trial_folder(scratch / "trials" / f"{number:03d}", epochs)
             labels = {"tweakops.run": f"bench-{stamp}", "tweakops.trial": str(number)}
             spec = spec_in(folder, f"bench-warm-{stamp}-t{number}", image, labels)
             value = timed(runtime, spec)
-            say(f"  trial {number}: start-up {value:.2f} s")
+            say(f"  trial {number}: start-up {value.startup:.2f} s, {value.wall:.2f} s in all")
             if number or not warm:
-                seconds.append(value)
+                timings.append(value)
     finally:
         runtime.close()
-    return seconds
+    return timings
 
 
-def in_process(scratch: Path, trials: int, epochs: int) -> list[float]:
+def in_process(scratch: Path, trials: int, epochs: int) -> list[Timing]:
     folders = [str(trial_folder(scratch / f"{n:03d}", epochs)) for n in range(trials + 1)]
     done = subprocess.run(
         [sys.executable, "-c", PEER, json.dumps(folders)],
@@ -116,23 +127,22 @@ def in_process(scratch: Path, trials: int, epochs: int) -> list[float]:
     )
     if done.returncode != 0:
         raise BenchError(f"the in-process peer failed:\n{done.stderr[-2000:]}")
-    began = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    values = [startup(Path(b["folder"]) / "output", b["began"]) for b in began]
+    runs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    values = [timing(Path(r["folder"]) / "output", r["began"], r["ended"]) for r in runs]
     for number, value in enumerate(values):
-        say(f"  trial {number}: start-up {value:.2f} s")
+        say(f"  trial {number}: start-up {value.startup:.2f} s, {value.wall:.2f} s in all")
     return values[1:]  # the first one's process just imported: like the warm modes' first
 
 
 def measure(modes: list[str], trials: int, epochs: int, image: str | None) -> str:
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[Timing]] = {}
     with tempfile.TemporaryDirectory(prefix="tweakops-bench-") as scratch:
         for mode in modes:
             say(f"{mode}: {trials} trials of {epochs} epochs")
             where = Path(scratch) / mode
             if mode == "in-process":
                 results[mode] = in_process(where, trials, epochs)
-                continue
-            if mode.startswith("docker"):
+            elif mode.startswith("docker"):
                 from tweakops.runtime.docker_backend import DockerRuntime
 
                 image = image or _keras_image()
@@ -150,24 +160,29 @@ def _keras_image() -> str:
     return resolve_image("keras", build=False)
 
 
-def report(results: dict[str, list[float]], trials: int, epochs: int, image: str | None) -> str:
-    peer = statistics.median(results["in-process"]) if "in-process" in results else None
+def report(results: dict[str, list[Timing]], trials: int, epochs: int, image: str | None) -> str:
+    def med(mode: str, part: str) -> float:
+        return statistics.median(getattr(t, part) for t in results[mode])
+
+    peer = med("in-process", "startup") if "in-process" in results else None
     lines = [
         f"per-trial start-up: {EXAMPLE.relative_to(ROOT)}, {epochs} epochs, {trials} timed "
         f"trials per mode, docker image {image or '-'}",
-        "start-up = first epoch record - runtime.start() - one epoch",
+        "start-up = first epoch record - runtime.start() - one epoch; trial = start to end",
         "",
-        f"{'mode':<12} {'median s':>9} {'min s':>7} {'max s':>7} {'/ in-process':>13}  all",
+        f"{'mode':<12} {'start-up s':>10} {'min':>5} {'max':>5} {'/ in-proc':>9} "
+        f"{'epoch s':>7} {'trial s':>7}  start-ups",
     ]
-    for mode, values in results.items():
-        middle = statistics.median(values)
-        every = " ".join(f"{v:.2f}" for v in values)
+    for mode, timings in results.items():
+        startups = [t.startup for t in timings]
         lines.append(
-            f"{mode:<12} {middle:>9.2f} {min(values):>7.2f} {max(values):>7.2f} "
-            f"{ratio(middle, peer):>13}  {every}"
+            f"{mode:<12} {med(mode, 'startup'):>10.2f} {min(startups):>5.2f} "
+            f"{max(startups):>5.2f} {ratio(med(mode, 'startup'), peer):>9} "
+            f"{med(mode, 'epoch'):>7.2f} {med(mode, 'wall'):>7.2f}  "
+            + " ".join(f"{v:.2f}" for v in startups)
         )
     if peer is not None and "docker-warm" in results:
-        warm = statistics.median(results["docker-warm"])
+        warm = med("docker-warm", "startup")
         verdict = "met" if warm <= GOAL * peer else "NOT met"
         lines += ["", f"goal: docker-warm <= {GOAL}x in-process ({GOAL * peer:.2f} s): {verdict}"]
     return "\n".join(lines)

@@ -89,7 +89,8 @@ def make_spec(tmp_path: Path, image: str) -> MakeSpec:
 
 
 def _spare_id(runtime: DockerRuntime) -> str | None:
-    spare = runtime._spares.spare
+    """The waiting spare's container, once the one on its way was made."""
+    spare = runtime._spares.settled(60)
     return None if spare is None else str(spare.container.id)
 
 
@@ -196,7 +197,7 @@ def test_a_mismatched_or_dead_spare_means_a_cold_start_and_is_removed(
     runtime: DockerRuntime, make_spec: MakeSpec, image: str
 ) -> None:
     _run(runtime, make_spec("pass"))
-    spare = runtime._spares.spare
+    spare = runtime._spares.settled(60)
     assert spare is not None
     other = make_spec("print('bigger')", memory_limit="640m")  # another sandbox: not this spare
     handle, status = _run(runtime, other)
@@ -209,7 +210,7 @@ def test_a_mismatched_or_dead_spare_means_a_cold_start_and_is_removed(
         ]
         == 640 * 1024**2
     )  # the next spare is made for the trial that just started
-    dead = runtime._spares.spare
+    dead = runtime._spares.settled(60)
     assert dead is not None
     dead.container.kill()
     again = make_spec("print('after a dead spare')", memory_limit="640m")
@@ -227,7 +228,8 @@ runtime = DockerRuntime()
 runtime.prewarm(("json",))
 spec = json.loads(sys.argv[1])
 runtime.start(TrialSpec(**spec))
-print(runtime._spares.spare.container.id, runtime._spares.spare.folder, flush=True)
+spare = runtime._spares.settled(60)
+print(spare.container.id, spare.folder, flush=True)
 import time; time.sleep(120)
 """
 
@@ -257,7 +259,8 @@ def test_a_spare_of_a_killed_tweakops_ends_and_is_removed_with_its_folder_by_the
     assert orphan.attrs["State"]["ExitCode"] == 0
     runtime.remove(Handle("docker", runtime.client.containers.get(spec.name).id))
     runtime.prewarm(("json",))
-    _run(runtime, make_spec("pass"))  # makes a spare of the same run: the orphan goes
+    _run(runtime, make_spec("pass"))
+    assert runtime._spares.settled(60) is not None  # making a spare clears the orphans
     assert runtime.client.containers.list(all=True, filters={"id": spare_id}) == []
     assert not Path(folder).exists()
 
@@ -266,7 +269,7 @@ def test_close_removes_the_spare_and_its_folder(
     runtime: DockerRuntime, make_spec: MakeSpec
 ) -> None:
     _run(runtime, make_spec("pass"))
-    spare = runtime._spares.spare
+    spare = runtime._spares.settled(60)
     assert spare is not None and spare.folder.is_dir()
     runtime.close()
     runtime.close()
@@ -301,10 +304,10 @@ def test_a_killed_warm_trial_is_restarted_warm_from_its_checkpoint(
 
     def on_start(handle: Handle, number: int) -> None:
         handles.append(handle.id)
-        spares.append(_spare_id(runtime))
-        if number == 1:  # kill the first attempt once it logged epoch 4
+        if number == 1:  # kill the first attempt once it logged epoch 4 and the next spare waits
             epochs = spec.output_dir / "epochs.jsonl"
             assert _until(lambda: epochs.exists() and len(epochs.read_text().splitlines()) >= 4)
+            spares.append(_spare_id(runtime))
             runtime.kill(handle)
 
     result = supervise(
@@ -316,7 +319,7 @@ def test_a_killed_warm_trial_is_restarted_warm_from_its_checkpoint(
     )
     log = spec.log_path.read_text()
     assert result.verdict == "ok" and result.restarts == 1, log
-    assert handles == spares[:2]  # both attempts were spares, a new one each time
+    assert handles == spares  # both attempts were spares, a new one each time
     assert log.startswith("starting at epoch 1\n") and "--- attempt 2" in log
     resumed = int(log.split("starting at epoch ")[2].split()[0])
     epochs = [json.loads(line)["epoch"] for line in (spec.output_dir / "epochs.jsonl").open()]
@@ -324,14 +327,30 @@ def test_a_killed_warm_trial_is_restarted_warm_from_its_checkpoint(
     assert (spec.output_dir / "accuracy.txt").read_text().strip() == "0.9"
 
 
-def test_ctrl_c_while_the_next_spare_is_made_leaves_no_container(
+def test_ctrl_c_as_the_next_spare_is_asked_for_leaves_no_container(
     runtime: DockerRuntime, make_spec: MakeSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runtime._spares, "_create", interrupted)
+    monkeypatch.setattr(runtime._spares, "refill", interrupted)
     spec = make_spec("import time\ntime.sleep(60)")
     with pytest.raises(KeyboardInterrupt):
         runtime.start(spec)  # the trial had started: the caller never got its handle
     assert runtime.client.containers.list(all=True, filters={"name": spec.name}) == []
+
+
+def test_the_next_spare_is_made_once_the_trial_logged_its_first_epoch(
+    runtime: DockerRuntime, make_spec: MakeSpec
+) -> None:
+    script = """
+        import time, training
+        time.sleep(2)
+        training.log_epoch(1, accuracy=0.5)
+        time.sleep(30)
+    """
+    handle = runtime.start(make_spec(script))
+    time.sleep(1.5)
+    assert runtime._spares.spare is None  # the trial is still starting up: nothing competes
+    assert runtime._spares.settled(30) is not None
+    runtime.remove(handle)

@@ -1,5 +1,6 @@
 """Warm spares for the docker runtime: a container that has imported the framework (Keras and
-TensorFlow: seconds) while the previous trial trains, and becomes the next trial.
+TensorFlow: seconds) while the previous trial trains, and becomes the next trial. It is made
+once that trial is past its start-up (_after_startup: its first epoch record).
 
 One container still runs exactly one trial attempt and is never reused: a spare is created
 with the sandbox a trial of the same spec gets (_docker_container.sandbox_options: image,
@@ -37,6 +38,7 @@ from docker.models.containers import Container
 
 from training._warm import JOB_FILE, OWNER_FILE, job_text, owner_alive
 from tweakops.redact import is_secret_name
+from tweakops.runtime._after_startup import SpareMaker
 from tweakops.runtime._base import TrialSpec
 from tweakops.runtime._docker_container import (
     NAME_LABEL,
@@ -127,7 +129,7 @@ class WarmSpares:
         self._modules: tuple[str, ...] = ()
         self._python = "python"
         self._spare: Spare | None = None
-        self._filling = False
+        self._maker = SpareMaker("warm-spare")
         self._used = False  # spares were wanted once: close() looks for orphans
         self._broken: set[str | None] = set()  # images whose spare ended on its own
 
@@ -146,6 +148,7 @@ class WarmSpares:
     def close(self) -> None:
         """No more spares; the waiting one is removed with its folder, and so are those a
         killed tweakops process left (when this one ever made spares)."""
+        self._maker.stop()
         self.configure((), self._python)
         with self._lock:
             used, self._used = self._used, False
@@ -206,13 +209,25 @@ class WarmSpares:
             let_go(spare.owner, trial)
             spare.owner = -1
 
-    def refill(self, spec: TrialSpec, trial: Path) -> None:
-        """After a trial started: a spare for the next one like it, unless one is there. It
-        imports while this trial trains; failing to make one only means a cold start."""
+    def refill(self, spec: TrialSpec, trial: Path, container_id: str) -> None:
+        """After a trial started: a spare for the next one like it, unless one is there or on
+        its way, made once this trial is past its start-up (_after_startup); it imports while
+        the trial trains. Failing to make one only means a cold start."""
         with self._lock:
-            if self._spare is not None or self._filling:
+            if self._spare is not None:
                 return
-            self._filling = True
+        self._maker.after_startup(
+            spec.output_dir,
+            lambda: self._running(container_id),
+            lambda: self._make(spec, trial),
+        )
+
+    def settled(self, timeout: float | None = None) -> Spare | None:
+        """The spare, once the one on its way (if any) was made."""
+        self._maker.settle(timeout)
+        return self.spare
+
+    def _make(self, spec: TrialSpec, trial: Path) -> None:
         spare = None
         try:
             key = spare_key(spec, trial, self._user)
@@ -220,13 +235,17 @@ class WarmSpares:
             spare = self._create(spec, key, trial.parent)
         except (*TRANSPORT_ERRORS, OSError) as exc:
             log.warning("no warm spare for the next trial (%s): it starts cold", first_line(exc))
-        finally:
-            with self._lock:
-                self._filling = False
-                if spare is not None and self._spare is None and self.runs_key(spare.key):
-                    self._spare, spare = spare, None
+        with self._lock:
+            if spare is not None and self._spare is None and self.runs_key(spare.key):
+                self._spare, spare = spare, None
         if spare is not None:  # closed or reconfigured meanwhile
             self._discard(spare)
+
+    def _running(self, container_id: str) -> bool:
+        try:
+            return bool(self._client.containers.get(container_id).status == "running")
+        except TRANSPORT_ERRORS:
+            return False
 
     def runs_key(self, key: SpareKey) -> bool:
         """(lock held) Whether spares made for `key` are still wanted."""

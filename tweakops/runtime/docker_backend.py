@@ -124,8 +124,8 @@ class DockerRuntime(Runtime):
             handle = self._start_cold(spec, trial)
         if warm:
             try:
-                self._spares.refill(spec, trial)
-            except BaseException:  # Ctrl-C while the spare was made: no handle, no container
+                self._spares.refill(spec, trial, handle.id)
+            except BaseException:  # Ctrl-C right here: the caller gets no handle, so no container
                 with contextlib.suppress(Exception):
                     self.remove(handle)
                 raise
