@@ -6,7 +6,7 @@ import os
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -151,6 +151,15 @@ class Runtime(ABC):
         """
         self._check_owner(handle)
         return handle
+
+    def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
+        """Keep an interpreter with `modules` imported for the next `python X.py` trial, if this
+        backend can (the local and docker runtimes do); the base version does nothing."""
+        return None
+
+    def close(self) -> None:
+        """Let go of what prewarm() keeps (a spare process or container); idempotent."""
+        return None
 
     def ready(self) -> bool:
         """Whether start() can work now (a Docker engine answers); always True locally."""
