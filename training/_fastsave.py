@@ -107,7 +107,6 @@ def _variables_of(model: Any, metadata: dict[str, Any] | None, values: list[Any]
     variables; the TensorFlow optimizer saves `variable.numpy()` of each of its variables,
     in order: those are matched to the optimizer's variables by name, count and value."""
     import keras
-    import numpy as np
 
     if all(isinstance(value, keras.Variable) for value in values):
         return values
@@ -118,9 +117,15 @@ def _variables_of(model: Any, metadata: dict[str, Any] | None, values: list[Any]
             continue
         own = list(owner.variables)
         pairs = zip(own, values, strict=True)
-        if all(np.array_equal(keras.ops.convert_to_numpy(v), value) for v, value in pairs):
+        if all(_same(keras.ops.convert_to_numpy(v), value) for v, value in pairs):
             return own
     raise ValueError(f"{name or 'a saveable'} saves values that are not its variables")
+
+
+def _same(a: Any, b: Any) -> bool:
+    import numpy as np
+
+    return bool(a.shape == np.shape(b) and a.tobytes() == np.asarray(b, a.dtype).tobytes())
 
 
 def keras_zip(config_json: str, weights: bytes) -> bytes:
