@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,32 @@ def test_best_model_is_kept_apart_and_not_overwritten_by_a_worse_resumed_epoch(o
     fit(5)  # no epoch can beat 2.0: best.keras stays
     assert (folder / "best.keras").stat().st_mtime_ns == before
     keras.models.load_model(folder / "best.keras")
+
+
+def test_syncs_lag_behind_but_every_logged_epoch_has_its_backup_and_fit_waits_for_them(
+    out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsync runs in the background (slowed down here): an epoch is logged only once its
+    backup is on disk (renamed into place), and fit() returns with every sync done."""
+    from training import _durable
+    from training._backup import whole
+
+    real_sync = _durable._sync_now
+    monkeypatch.setattr(
+        _durable, "_sync_now", lambda fds, dirs: (time.sleep(0.2), real_sync(fds, dirs))
+    )
+    backup = out / "checkpoints" / "backup"
+    seen: list[tuple[int, int | None]] = []
+    base: Any = keras.callbacks.Callback
+
+    class Check(base):  # after keras_callbacks()' own: sees what they left on disk
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            seen.append((max(r["epoch"] for r in read_epochs(out)), whole(backup)))
+
+    x, y = np.zeros((16, 4), "float32"), np.zeros(16, "int32")
+    callbacks = [*keras_callbacks(), Check()]
+    make_model().fit(x, y, epochs=4, validation_split=0.25, callbacks=callbacks, verbose=0)
+    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    job = _durable.last()
+    assert job is not None and job.done()
+    assert whole(backup) == 4 and (out / "checkpoints" / "best.keras").is_file()
