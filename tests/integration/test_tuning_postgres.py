@@ -55,7 +55,8 @@ training.write_metric(0.5 + training.param("quality", 0.0))
 
 
 def tuning_yaml(url: str, max_trials: int, study: str = STUDY, epochs: int = 4) -> str:
-    """Threshold 1.0 is never reached (the metric is at most 0.9): max_trials ends tuning."""
+    """Threshold 1.0 is never reached (the metric is at most 0.9): max_trials ends tuning.
+    Each machine runs one trial at a time, so the tests can count what each one asked."""
     return f"""\
 threshold: 1.0
 max_trials: {max_trials}
@@ -67,6 +68,7 @@ tuning:
   storage: {url}
   study: {study}
   pruning: false
+  parallel: 1
 """
 
 

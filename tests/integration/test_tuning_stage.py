@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 import pytest
+import yaml as yamllib
 
 from tests.conftest import start_tweakops
 from tests.integration.test_resume import wait_for_epoch
@@ -48,6 +49,18 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def repo_with(make_repo: Callable[..., Path], yaml: str) -> Path:
+    """A repo whose tweakops.yaml is `yaml`, one trial at a time unless it says otherwise:
+    these tests count trials in order (trials at once: test_parallel_* here and
+    tests/unit/test_tuner_loop.py)."""
+    try:
+        config = yamllib.safe_load(yaml)
+    except yamllib.YAMLError:
+        config = None  # a test of a broken file: as it is
+    if isinstance(config, dict) and "parallel" not in yaml:
+        tuning = config.setdefault("tuning", {})
+        if isinstance(tuning, dict):
+            tuning.setdefault("parallel", 1)
+        yaml = yamllib.safe_dump(config, sort_keys=False)
     return make_repo(
         files={"train.py": CURVE_SCRIPT, "model.py": SKLEARN_HELPER, "tweakops.yaml": yaml}
     )
@@ -441,7 +454,8 @@ tuning:
         ),
         (
             "tuning: {parallel: 0}\n",
-            "error: tuning.parallel in tweakops.yaml must be a whole number from 1 to 64, got 0",
+            "error: tuning.parallel in tweakops.yaml must be auto or a whole number from 1 to 64, "
+            "got 0",
         ),
         (
             "tuning: {strategy: escalate}\n",
@@ -474,5 +488,5 @@ def test_a_bad_parallel_flag_is_refused_before_a_run_is_made(make_repo, cli: Cli
     done = cli("run", str(repo), "--parallel", "0")
     assert done.returncode == EXIT_CONFIG
     (line,) = error_lines(done.stderr)
-    assert line.startswith("error: --parallel must be a whole number from 1 to 64")
+    assert line.startswith("error: --parallel must be auto or a whole number from 1 to 64")
     assert cli("runs").stdout.startswith("no runs")
