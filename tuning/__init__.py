@@ -1,6 +1,6 @@
 """tuning/ decides: search spaces, the Optuna loop, stop rules. It never runs a trial itself."""
 
-from tuning.settings import Pruning, TuningSettings
+from tuning.settings import Pruning, TuningSettings, auto_parallel
 from tuning.space import ParamSpec, SpaceError, parse_space
 from tuning.stop import Observation, StopRules, Verdict, best_of, judge
 from tuning.tuner import Evaluate, TrialControl, TuneOutcome, open_study, run_ladder, run_study
@@ -16,6 +16,7 @@ __all__ = [
     "TuneOutcome",
     "TuningSettings",
     "Verdict",
+    "auto_parallel",
     "best_of",
     "judge",
     "open_study",

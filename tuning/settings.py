@@ -5,7 +5,7 @@ tuning:
   seed: 0                     # the sampler's seed (optuna)
   patience: 5                 # stop ("stalled") after 5 finished trials with no new best
   pruning: {metric: val_accuracy, warmup_epochs: 2, startup_trials: 2}   # or false
-  parallel: 1                 # trials at once
+  parallel: auto              # trials at once: auto (default) = what the machine allows
   storage: postgresql://tweakops@db.example.org/studies   # default: the run store
   study: digits-cnn           # the study's name on a shared storage
   ladder:                     # strategy escalate: each rung is one trial's params
@@ -24,6 +24,8 @@ from tweakops.errors import ConfigError, quoted
 from tweakops.sections import check_section
 
 STRATEGIES: tuple[str, ...] = ("optuna", "escalate")
+AUTO = "auto"  # tuning.parallel: as many trials at once as the machine allows
+MOST_AT_ONCE = 8  # what `auto` never goes above (a study's sampler learns from finished trials)
 TUNING_KEYS = ("strategy", "seed", "patience", "pruning", "parallel", "storage", "study", "ladder")
 PRUNING_KEYS = ("metric", "warmup_epochs", "startup_trials")
 _STORAGE = re.compile(r"^(postgresql(\+\w+)?|mysql(\+\w+)?|sqlite)://", re.IGNORECASE)
@@ -47,7 +49,7 @@ class TuningSettings:
     seed: int = 0
     patience: int | None = None  # None: no "stalled" rule
     pruning: Pruning | None = Pruning()
-    parallel: int = 1
+    parallel: int | None = None  # None: "auto", what the machine allows (auto_parallel)
     storage: str | None = None  # None: the run store's SQLite database
     study: str | None = None  # None: one study per run
     ladder: tuple[dict[str, Any], ...] = ()
@@ -72,8 +74,30 @@ def parse_tuning(value: object, source: str) -> TuningSettings:
     return settings
 
 
-def parse_parallel(value: object, where: str) -> int:
-    return _whole(value, where, low=1, high=64)
+def parse_parallel(value: object, where: str) -> int | None:
+    """A number of trials at once from 1 to 64, or "auto" (None): what the machine allows."""
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return None
+    number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if number is None or number != int(number) or not 1 <= number <= 64:
+        raise ConfigError(
+            f"{where} must be auto or a whole number from 1 to 64, got {quoted(value)}"
+        )
+    return int(number)
+
+
+def auto_parallel(
+    cpus: int,
+    memory: int | None,
+    trial_cpus: float | None,
+    trial_memory: int | None,
+    most: int = MOST_AT_ONCE,
+) -> int:
+    """Trials at once for `parallel: auto`: as many as the CPUs (each trial's `cpus` limit,
+    else one CPU per trial) and the memory (each trial's `memory` limit) hold, at most `most`."""
+    by_cpu = int(cpus // trial_cpus) if trial_cpus else cpus
+    by_memory = memory // trial_memory if memory and trial_memory else by_cpu
+    return max(1, min(by_cpu, by_memory, most))
 
 
 def _strategy(value: object, where: str) -> str:

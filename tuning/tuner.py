@@ -1,4 +1,4 @@
-"""The tuner loops: Optuna (seeded TPE, median pruning, parallel trials) and escalation.
+"""The tuner loops: Optuna (seeded multivariate TPE, median pruning, trials at once), escalation.
 
 Both loops only decide: `evaluate(number, params, control)` runs a trial somewhere else and
 returns its metric (None when it failed or was stopped). `control` carries the per-epoch
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -83,7 +84,14 @@ def open_study(
 ) -> optuna.Study:
     """Create or load the study; SQLite waits for locks instead of failing (optuna#820)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials)
+    with warnings.catch_warnings():  # multivariate and constant_liar are "experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=startup_trials,
+            multivariate=True,  # models the knobs jointly: learning rate goes with optimizer
+            constant_liar=True,  # trials at once: a running trial is not asked again
+        )
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     if pruning is not None:
         pruner = optuna.pruners.MedianPruner(

@@ -284,6 +284,14 @@ def _parse_resources(value: object, source: str) -> Resources:
     return Resources(memory=str(memory).strip().lower() if memory else None, cpus=number)
 
 
+def memory_bytes(size: str) -> int:
+    """A resources.memory size ("512m", "4g", "1.5g") in bytes."""
+    match = _MEMORY.match(size)
+    if match is None:
+        raise ValueError(f"not a memory size: {size!r}")
+    return int(float(match.group(1)) * 1024 ** "kmg".index(match.group(2).lower()) * 1024)
+
+
 _PARSERS["notify"] = parse_notify
 _PARSERS["resources"] = _parse_resources
 

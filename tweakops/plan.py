@@ -16,9 +16,10 @@ from tweakops.environment import Environment, check_imports, prepare_environment
 from tweakops.errors import ConfigError, InspectError
 from tweakops.knobs import Knob, knob_space
 from tweakops.results import stage_result
-from tweakops.runtime import LocalRuntime, Runtime
+from tweakops.runtime import Runtime
 
-# Frameworks whose import is slow enough that the local runtime imports them ahead of time.
+# Frameworks whose import is slow enough that the runtime imports them ahead of time: in a
+# spare interpreter (local) or a spare container (docker) while the previous trial trains.
 WARM_MODULES: dict[str, tuple[str, ...]] = {"keras": ("keras",)}
 
 
@@ -71,7 +72,7 @@ def make_plan(ctx: RunContext) -> TrialPlan:
     traced = trace_imports(source, found.entrypoint)
     declared = declared_requirements(source)
     runtime, env = environment_for(ctx, found, traced, declared, config, inspected.environment)
-    if isinstance(runtime, LocalRuntime) and found.framework in WARM_MODULES:
+    if found.framework in WARM_MODULES and env.launcher:  # a launcher: the harness is there
         runtime.prewarm(WARM_MODULES[found.framework], env.python)
     return TrialPlan(
         config=config,

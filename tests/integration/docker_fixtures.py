@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import socket
 import threading
@@ -43,6 +44,19 @@ def resolve_test_image(runtime: DockerRuntime) -> str:
             "run `tweakops images base` (or set TWEAKOPS_TEST_IMAGE to an image with python3)"
         )
     return name
+
+
+@functools.cache
+def harness_image() -> str:
+    """The sklearn image of this checkout (training/ in it, _warm.py too): a cache hit when CI
+    built the images first, else built here from the offline base."""
+    from tweakops.images.build import OFFLINE_BASE, ImageError, build_image
+    from tweakops.report.console import Console
+
+    try:
+        return build_image("sklearn", OFFLINE_BASE, Console(quiet=True)).tag
+    except ImageError as exc:
+        unavailable(f"no sklearn image of this checkout and it cannot be built here: {exc}")
 
 
 def in_container(spec: TrialSpec, image: str) -> TrialSpec:

@@ -110,8 +110,9 @@ def test_a_killed_plain_keras_container_resumes_from_its_last_epoch(
     try:
         output = wait_for_epoch(home, run, KILL_AFTER)
         run_id = output.parents[2].name
-        (container,) = docker_engine.containers.list(filters={"label": f"tweakops.run={run_id}"})
-        container.kill()
+        trial_0 = [f"tweakops.run={run_id}", "tweakops.trial=0"]  # not the warm spare
+        (container,) = docker_engine.containers.list(filters={"label": trial_0})
+        container.kill()  # its restart is the spare made after its first epoch
         out, err = run.communicate(timeout=TIMEOUT)
     finally:
         run.kill()

@@ -20,6 +20,7 @@ import pytest
 from monitor import classify
 from tests.integration.docker_fixtures import (
     docker_runtime,
+    harness_image,
     in_container,
     remove_leftovers,
     resolve_test_image,
@@ -28,9 +29,15 @@ from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import ExitStatus, Handle, LocalRuntime, Runtime, TrialSpec, get_runtime
 from tweakops.runtime.docker_backend import DockerRuntime
 
-# local-warm: the local runtime handing each trial to a spare interpreter that imported a
-# module ahead of time (what it does for Keras): every contract must hold for it too.
-BACKENDS = ["local", "local-warm", pytest.param("docker", marks=pytest.mark.docker)]
+# local-warm, docker-warm: the runtime handing each trial to a spare interpreter (container)
+# that imported a module ahead of time (what it does for Keras): every contract must hold for
+# it too. docker-warm runs in the sklearn image of this checkout (it has training/_warm.py).
+BACKENDS = [
+    "local",
+    "local-warm",
+    pytest.param("docker", marks=pytest.mark.docker),
+    pytest.param("docker-warm", marks=pytest.mark.docker),
+]
 SLEEPER = "import time\ntime.sleep(30)\n"
 
 MakeSpec = Callable[..., TrialSpec]
@@ -49,26 +56,41 @@ def runtime(request: pytest.FixtureRequest) -> Iterator[Runtime]:
         yield warm
         return
     containers = docker_runtime(request.getfixturevalue("docker_engine"))
+    if request.param == "docker-warm":
+        containers.prewarm(("json",), "python3")
     yield containers
+    containers.close()
     assert remove_leftovers(containers) == [], "the test left trial containers behind"
 
 
 @pytest.fixture
-def for_backend(runtime: Runtime) -> Callable[[TrialSpec], TrialSpec]:
+def for_backend(
+    runtime: Runtime, request: pytest.FixtureRequest
+) -> Callable[[TrialSpec], TrialSpec]:
     """What a spec needs for this backend: docker runs it in the test image with python3."""
     if not isinstance(runtime, DockerRuntime):
         return lambda spec: spec
-    image = resolve_test_image(runtime)
+    warm = request.node.callspec.params["runtime"] == "docker-warm"
+    image = harness_image() if warm else resolve_test_image(runtime)
     return lambda spec: in_container(spec, image)
 
 
 @pytest.fixture
-def start(runtime: Runtime, for_backend: Callable[[TrialSpec], TrialSpec]) -> Iterator[Start]:
-    """runtime.start (spec adapted for the backend) that kills and removes every attempt."""
+def start(
+    runtime: Runtime, for_backend: Callable[[TrialSpec], TrialSpec], tmp_path: Path
+) -> Iterator[Start]:
+    """runtime.start (spec adapted for the backend) that kills and removes every attempt; a
+    warm docker runtime first runs one trial like it, so that a spare is waiting for it."""
     handles: list[Handle] = []
 
     def _start(spec: TrialSpec) -> Handle:
-        handle = runtime.start(for_backend(spec))
+        spec = for_backend(spec)
+        spares = getattr(runtime, "_spares", None)
+        if spares is not None and spares.runs(spec) and spares.settled(60) is None:
+            _prime(runtime, spec, tmp_path)
+        waiting = spares.settled(60) if spares is not None else None
+        handle = runtime.start(spec)
+        assert waiting is None or handle.id == waiting.container.id  # it ran warm
         handles.append(handle)
         return handle
 
@@ -76,6 +98,24 @@ def start(runtime: Runtime, for_backend: Callable[[TrialSpec], TrialSpec]) -> It
     for handle in handles:
         runtime.kill(handle)
         runtime.remove(handle)
+
+
+def _prime(runtime: Runtime, spec: TrialSpec, tmp_path: Path) -> None:
+    """Run a trial like `spec` (same image, labels, limits) that leaves a spare behind."""
+    folder = tmp_path / f"prime-{uuid.uuid4().hex[:8]}"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "train.py").write_text("pass\n")
+    prime = dataclasses.replace(
+        spec,
+        name=f"contract-{folder.name}",
+        command=(spec.command[0], "train.py"),
+        workdir=folder / "src",
+        output_dir=folder / "output",
+        log_path=folder / "log.txt",
+    )
+    handle = runtime.start(prime)
+    assert runtime.wait(handle, timeout=60).ok, prime.log_path.read_text()
+    runtime.remove(handle)
 
 
 @pytest.fixture
@@ -352,9 +392,10 @@ def test_local_warm_hands_the_trial_to_the_spare_and_keeps_one_ready(make_spec: 
     (spec.workdir / "sibling.py").write_text("VALUE = 42\n")
     handle = runtime.start(spec)
     assert handle.id == str(spare.pid)  # the warm interpreter became the trial
-    assert runtime._spare is not None and runtime._spare.pid != spare.pid  # the next one waits
     status = runtime.wait(handle, timeout=30)
     runtime.remove(handle)
+    runtime._maker.settle(30)  # made once the trial was past its start-up (here: its end)
+    assert runtime._spare is not None and runtime._spare.pid != spare.pid  # the next one waits
     assert status.code == 4 and classify(status) == "code_error"
     assert "main 42 ['--flag']" in spec.log_path.read_text()
 
@@ -398,3 +439,15 @@ def test_local_warm_exit_keeps_atexit_handlers_and_unclosed_files(make_spec: Mak
     assert status.code == 1 and "stopping with a message" in spec.log_path.read_text()
     assert (spec.output_dir / "accuracy.txt").read_text() == "0.91"
     assert (spec.output_dir / "atexit").read_text() == "ran"
+
+
+def test_capacity_is_the_cpus_and_memory_its_trials_share(runtime: Runtime) -> None:
+    room = runtime.capacity()
+    assert room.cpus >= 1 and room.memory is not None and room.memory > 256 * 2**20
+    if isinstance(runtime, DockerRuntime):  # the engine's, which may be another machine
+        info = runtime.client.info()
+        assert (room.cpus, room.memory) == (info["NCPU"], info["MemTotal"])
+    else:
+        assert room.cpus == len(os.sched_getaffinity(0))
+        meminfo = Path("/proc/meminfo").read_text().split()
+        assert abs(room.memory - int(meminfo[meminfo.index("MemTotal:") + 1]) * 1024) < 2**30

@@ -1,43 +1,62 @@
-"""bench/bench_tuning.py's pure part: time to threshold, medians, time splits, what each tuner gets.
+"""bench/bench_tuning.py's pure part: time to threshold, compute, medians, the best peer, time
+splits, and what each tuner is given (bench/_tuning_runs.py, bench/_tuning_setup.py).
 
 No timing thresholds here (house rule): only the arithmetic on made-up trials, and the
 configuration handed to the tuners (nothing is trained, TensorFlow is not imported).
+The report and the goal lines are in test_bench_tuning_report.py.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
+import yaml
 
-from bench.bench_tuning import (
+from bench._common import BenchError
+from bench._tuning_kt import _Search
+from bench._tuning_runs import (
+    PARTS,
+    Run,
+    Summary,
+    Trial,
+    best_peer,
+    compute_seconds,
+    first_reaching,
+    median_or_none,
+    median_startup,
+    split_trial,
+    summarize,
+    time_split,
+)
+from bench._tuning_setup import (
     ESCALATION,
     EXAMPLE,
-    KERAS_TUNER,
+    KT_BAYESIAN,
+    KT_HYPERBAND,
+    KT_RANDOM,
     LADDER,
-    PARTS,
     ROOT,
-    TUNERS,
     TWEAKOPS,
-    BenchError,
-    Run,
+    WIDE,
     Setup,
-    Trial,
     example_config,
-    example_space,
-    first_reaching,
-    goal_line,
     hp_declaration,
-    median_or_none,
-    report,
+    hp_declarations,
+    most_epochs,
+    run_config,
     search_space,
     seeded_source,
-    split_trial,
-    time_split,
+    space_specs,
+    tuner_kwargs,
+    tweakops_args,
     tweakops_config,
 )
 from training import CNN_DEFAULTS
 from tuning.settings import parse_tuning
+
+EXAMPLE_YAML = EXAMPLE / "tweakops.yaml"
 
 
 def trial(
@@ -53,6 +72,10 @@ def trial(
 
 def run(tuner: str, seed: int, trials: list[Trial], launched: float = 0.0) -> Run:
     return Run(tuner, seed, launched, tuple(trials), "reached", 1.0, 1.5, 12)
+
+
+def summary(tuner: str, reached: int, wall: float | None, runs: int = 3) -> Summary:
+    return Summary(tuner, runs, reached, None, wall, 1.0)
 
 
 # ---- time to threshold ---------------------------------------------------------------------
@@ -103,6 +126,81 @@ def test_median_counts_a_run_that_never_reached_as_infinitely_long() -> None:
     assert median_or_none([]) is None
 
 
+# ---- compute seconds -------------------------------------------------------------------------
+
+
+def test_compute_sums_the_trials_up_to_the_end_of_the_first_that_reached() -> None:
+    trials = [
+        trial(0, 1.0, 10.0, 0.89),  # 9 s
+        trial(1, 11.0, 20.0, 0.99),  # 9 s, reaches
+        trial(2, 21.0, 40.0, 0.99),  # after: not counted
+    ]
+    assert compute_seconds(trials, 0.98) == pytest.approx(18.0)
+    assert run(TWEAKOPS, 0, trials).compute(0.98) == pytest.approx(18.0)
+
+
+def test_compute_of_a_run_that_never_reached_is_all_its_trials() -> None:
+    trials = [trial(0, 0.0, 10.0, 0.5), trial(1, 10.0, 15.0, None, status="failed")]
+    assert compute_seconds(trials, 0.98) == pytest.approx(15.0)
+    assert compute_seconds([], 0.98) == 0.0
+
+
+def test_compute_with_trials_at_once_counts_each_up_to_the_reaching_end() -> None:
+    trials = [
+        trial(1, 0.0, 30.0, 0.99),  # running at 12: counts 12 s
+        trial(2, 1.0, 12.0, 0.985),  # reaches at 12: 11 s
+        trial(3, 12.5, 25.0, 0.99),  # began after: not counted
+        trial(4, 11.0, 14.0, 0.5),  # running at 12: counts 1 s
+    ]
+    assert compute_seconds(trials, 0.98) == pytest.approx(24.0)
+
+
+# ---- the best peer ---------------------------------------------------------------------------
+
+
+def test_best_peer_reached_on_the_most_seeds_whatever_its_wall() -> None:
+    summaries = [
+        summary(TWEAKOPS, 3, 10.0),
+        summary(KT_RANDOM, 2, 20.0),
+        summary(KT_HYPERBAND, 3, 90.0),
+        summary(ESCALATION, 1, 5.0),
+    ]
+    best = best_peer(summaries, TWEAKOPS)
+    assert best is not None and best.tuner == KT_HYPERBAND
+
+
+def test_best_peer_ties_are_broken_by_the_lowest_median_wall_then_the_order() -> None:
+    tie = [summary(KT_RANDOM, 2, 50.0), summary(KT_BAYESIAN, 2, 40.0), summary(TWEAKOPS, 3, 1.0)]
+    best = best_peer(tie, TWEAKOPS)
+    assert best is not None and best.tuner == KT_BAYESIAN
+    same = [summary(KT_BAYESIAN, 2, 40.0), summary(KT_RANDOM, 2, 40.0)]
+    best = best_peer(same, TWEAKOPS)
+    assert best is not None and best.tuner == KT_BAYESIAN
+    infinite = [summary(KT_RANDOM, 1, None), summary(KT_HYPERBAND, 1, 80.0)]
+    best = best_peer(infinite, TWEAKOPS)  # a median wall of ∞ loses to any number
+    assert best is not None and best.tuner == KT_HYPERBAND
+
+
+def test_best_peer_when_none_reached_is_the_first_and_none_without_peers() -> None:
+    none = [summary(TWEAKOPS, 0, None), summary(KT_HYPERBAND, 0, None), summary(KT_RANDOM, 0, None)]
+    best = best_peer(none, TWEAKOPS)
+    assert best is not None and (best.tuner, best.reached, best.wall) == (KT_HYPERBAND, 0, None)
+    assert best_peer([summary(TWEAKOPS, 3, 10.0)], TWEAKOPS) is None
+    assert best_peer([summary(KT_RANDOM, 0, None, runs=0)], TWEAKOPS) is None
+
+
+def test_summarize_counts_reached_seeds_and_takes_the_medians() -> None:
+    runs = [
+        run(KT_RANDOM, 0, [trial(0, 1.0, 10.0, 0.99)]),  # wall 10, compute 9
+        run(KT_RANDOM, 1, [trial(0, 1.0, 30.0, 0.5)]),  # never, compute 29
+        run(KT_RANDOM, 2, [trial(0, 1.0, 5.0, 0.5), trial(1, 5.0, 20.0, 0.99)]),  # 20, 19
+        run(TWEAKOPS, 0, [trial(0, 1.0, 2.0, 0.99)]),
+    ]
+    got = summarize(runs, KT_RANDOM, 0.98)
+    assert (got.runs, got.reached, got.wall, got.compute, got.trials) == (3, 2, 20.0, 19.0, 2.0)
+    assert summarize(runs, KT_BAYESIAN, 0.98) == Summary(KT_BAYESIAN, 0, 0, None, None, None)
+
+
 # ---- where the time went -------------------------------------------------------------------
 
 
@@ -119,6 +217,17 @@ def test_split_trial_without_epochs_is_all_start_up_and_one_epoch_has_no_length(
     assert (one.startup, one.training, one.tail, one.epoch) == (5.0, 0.0, 1.0, None)
 
 
+def test_median_startup_takes_only_trials_of_two_epochs_or_more() -> None:
+    trials = [
+        trial(0, 0.0, 10.0, 0.9, epochs=(5.0, 6.0, 7.0)),  # 5 - 1 = 4
+        trial(1, 10.0, 20.0, 0.9, epochs=(13.0, 14.0)),  # 3 - 1 = 2
+        trial(2, 20.0, 30.0, 0.9, epochs=(29.0,)),  # one epoch: left out
+        trial(3, 30.0, 31.0, None, status="failed"),  # none: left out
+    ]
+    assert median_startup(trials) == pytest.approx(3.0)
+    assert median_startup(trials[2:]) is None
+
+
 def test_time_split_of_one_trial_at_a_time_adds_up_to_the_wall_time() -> None:
     trials = [
         trial(0, 2.0, 12.0, 0.89, epochs=(9.0, 10.0, 11.0)),
@@ -133,7 +242,7 @@ def test_time_split_of_one_trial_at_a_time_adds_up_to_the_wall_time() -> None:
     assert sum(parts.values()) == pytest.approx(measured.wall(0.98))
 
 
-# ---- what the tuners are given -------------------------------------------------------------
+# ---- what tweakops and the escalation are given --------------------------------------------
 
 
 def test_seeded_source_sets_the_default_seed_of_the_examples_train_py() -> None:
@@ -145,14 +254,48 @@ def test_seeded_source_sets_the_default_seed_of_the_examples_train_py() -> None:
         seeded_source("SEED = 0\n", 1)
 
 
-def test_tweakops_keeps_the_examples_tuning_and_only_adds_the_seed() -> None:
-    base = example_config()
-    config = tweakops_config(base, TWEAKOPS, 7, 0.98, 12, 900)
-    assert (config["threshold"], config["max_trials"], config["time_budget"]) == (0.98, 12, 900)
-    assert config["search_space"] == base["search_space"]
-    assert config["tuning"] == {**base["tuning"], "seed": 7}
+def test_the_default_workload_is_the_wide_space_on_three_seeds() -> None:
+    from bench.bench_tuning import parse
+
+    setup, keep = parse([])
+    assert (setup.seeds, setup.threshold, setup.max_trials, setup.time_budget) == (
+        (0, 1, 2),
+        0.985,
+        30,
+        600.0,
+    )
+    assert setup.space == WIDE and keep is None
+    assert (setup.runtime, setup.parallel, setup.overheads) == (None, None, True)
+    assert setup.tuners == (TWEAKOPS, KT_RANDOM, KT_HYPERBAND, KT_BAYESIAN, ESCALATION)
+    assert parse(["--no-overheads", "--runtime", "local"])[0].overheads is False
+
+
+def test_tweakops_gets_the_examples_yaml_and_only_the_space_flags_and_seed() -> None:
+    example = example_config()
+    setup = Setup((0,), 0.985, 30, 600.0)
+    config = run_config(TWEAKOPS, 7, setup)
+    assert list(config) == list(example)  # no key beyond the example's, in its order
+    changed = {k for k in example if config[k] != example[k]}
+    assert changed <= {"search_space", "threshold", "max_trials", "time_budget", "tuning"}
+    assert config["search_space"] == search_space(WIDE)
+    assert (config["threshold"], config["max_trials"], config["time_budget"]) == (0.985, 30, 600)
+    assert config["tuning"] == {**example["tuning"], "seed": 7}
     settings = parse_tuning(config["tuning"], "test")
     assert (settings.strategy, settings.seed) == ("optuna", 7)
+
+
+def test_tweakops_runs_with_its_own_defaults_unless_runtime_or_parallel_are_given() -> None:
+    repo = Path("/tmp/repo")
+    assert tweakops_args(repo, Setup((0,), 0.985, 30, 600.0)) == ["run", "/tmp/repo"]
+    given = Setup((0,), 0.985, 30, 600.0, runtime="docker", parallel=2)
+    assert tweakops_args(repo, given) == [
+        "run",
+        "/tmp/repo",
+        "--runtime",
+        "docker",
+        "--parallel",
+        "2",
+    ]
 
 
 def test_the_escalation_is_tweakops_escalate_strategy_on_the_fixed_ladder() -> None:
@@ -161,14 +304,15 @@ def test_the_escalation_is_tweakops_escalate_strategy_on_the_fixed_ladder() -> N
     assert settings.strategy == "escalate"
     assert settings.ladder == LADDER
     with pytest.raises(ValueError, match="not"):
-        tweakops_config(example_config(), KERAS_TUNER, 1, 0.98, 12, 900)
+        tweakops_config(example_config(), KT_RANDOM, 1, 0.98, 12, 900)
 
 
-def test_the_ladder_climbs_and_stays_inside_the_examples_search_space() -> None:
-    space = {spec.name: spec for spec in example_space()}
+@pytest.mark.parametrize("space", [EXAMPLE_YAML, WIDE])
+def test_the_ladder_climbs_and_stays_inside_the_search_space(space: Path) -> None:
+    specs = {spec.name: spec for spec in space_specs(space)}
     for rung in LADDER:
         for name, value in rung.items():
-            spec = space[name]
+            spec = specs[name]
             assert spec.low is not None and spec.high is not None
             assert spec.low <= value <= spec.high, (name, value)
             if spec.step:
@@ -177,8 +321,11 @@ def test_the_ladder_climbs_and_stays_inside_the_examples_search_space() -> None:
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
 
 
+# ---- what Keras Tuner is given -------------------------------------------------------------
+
+
 def test_keras_tuner_gets_the_same_space_as_the_yaml() -> None:
-    space = example_space()
+    space = space_specs(EXAMPLE_YAML)
     declared = {spec.name: hp_declaration(spec) for spec in space}
     assert set(declared) == set(example_config()["search_space"])
     assert set(declared) - {"epochs", "batch_size"} <= set(CNN_DEFAULTS)
@@ -201,14 +348,66 @@ def test_keras_tuner_gets_the_same_space_as_the_yaml() -> None:
     assert declared["kernel_size"] == ("Choice", {"name": "kernel_size", "values": [3, 5]})
 
 
-def test_space_replaces_the_examples_search_space_for_every_tuner(tmp_path: Path) -> None:
-    wide = ROOT / "bench" / "spaces" / "wide.yaml"
-    names = {spec.name for spec in example_space(wide)}
+def test_hyperband_declares_everything_but_epochs_which_it_sets_itself() -> None:
+    space = space_specs(WIDE)
+    names = [spec.name for spec in space]
+    hyperband = [kwargs["name"] for _, kwargs in hp_declarations(space, "hyperband")]
+    assert "epochs" in names and "epochs" not in hyperband
+    assert hyperband == [n for n in names if n != "epochs"]
+    for oracle in ("random", "bayesian"):
+        assert [kwargs["name"] for _, kwargs in hp_declarations(space, oracle)] == names
+
+
+def test_keras_tuners_arguments_per_oracle() -> None:
+    space = space_specs(WIDE)
+    assert most_epochs(space) == 20  # wide.yaml's epochs high
+    assert tuner_kwargs("hyperband", 3, 30, space) == {
+        "seed": 3,
+        "max_epochs": 20,
+        "factor": 3,
+        "hyperband_iterations": 1,
+    }
+    assert tuner_kwargs("random", 3, 30, space) == {"seed": 3, "max_trials": 30}
+    assert tuner_kwargs("bayesian", 3, 30, space) == {"seed": 3, "max_trials": 30}
+    with pytest.raises(ValueError, match="oracle"):
+        tuner_kwargs("grid", 3, 30, space)
+    no_epochs = tuple(s for s in space if s.name != "epochs")
+    with pytest.raises(BenchError, match="epochs"):
+        tuner_kwargs("hyperband", 3, 30, no_epochs)
+
+
+def test_the_worker_stops_any_oracle_at_the_trial_budget_or_the_first_reach() -> None:
+    emitted: list[dict[str, object]] = []
+    state = _Search(threshold=0.98, budget=3, emit=lambda **r: emitted.append(r))
+    for accuracy in (0.5, 0.6):
+        state.begin()
+        state.current["accuracy"] = accuracy
+        state.finish(True, {"lr": 0.1}, "")
+        assert not state.over()
+    state.begin()
+    state.current["accuracy"] = 0.7
+    state.finish(True, {}, "")
+    assert state.over() and state.verdict() == "not_reached (max_trials)"
+    assert [r["number"] for r in emitted] == [0, 1, 2]
+    reached = _Search(threshold=0.98, budget=30, emit=lambda **r: None)
+    reached.begin()
+    reached.current["accuracy"] = 0.99
+    assert reached.finish(True, {}, "").status == "succeeded"
+    assert reached.over() and reached.verdict() == "reached"
+    failed = _Search(threshold=0.98, budget=30, emit=lambda **r: None, deadline=-math.inf)
+    failed.begin()
+    assert failed.finish(False, {}, "boom").status == "failed"
+    assert failed.over() and failed.verdict() == "not_reached (time_budget)"
+
+
+def test_space_replaces_the_examples_search_space_for_every_tuner() -> None:
+    names = {spec.name for spec in space_specs(WIDE)}
     assert names == set(example_config()["search_space"])  # the same knobs, other ranges
-    rate = next(spec for spec in example_space(wide) if spec.name == "learning_rate")
+    rate = next(spec for spec in space_specs(WIDE) if spec.name == "learning_rate")
     assert (rate.low, rate.high, rate.log) == (0.0001, 0.1, True)
-    assert search_space(None) == example_config()["search_space"]
-    assert search_space(wide) != search_space(None)
+    assert search_space(EXAMPLE_YAML) == example_config()["search_space"]
+    assert search_space(WIDE) != search_space(EXAMPLE_YAML)
+    assert WIDE == ROOT / "bench" / "spaces" / "wide.yaml"
 
 
 @pytest.mark.parametrize(
@@ -227,38 +426,27 @@ def test_a_space_file_without_a_valid_search_space_is_refused(
         search_space(path)
 
 
-# ---- the report ----------------------------------------------------------------------------
+# ---- the repo tweakops runs, and what the run store says about it ---------------------------
 
 
-def test_goal_line_compares_the_medians_with_the_peer() -> None:
-    assert "NOT met (2.00x)" in goal_line(40.0, 20.0, TUNERS)
-    assert ": met (0.50x)" in goal_line(10.0, 20.0, TUNERS)
-    assert ": met (0.70x)" in goal_line(14.0, 20.0, TUNERS)  # ≤ 0.7x
-    assert "NOT met (tweakops" in goal_line(None, 20.0, TUNERS)
-    assert ": met (Keras Tuner" in goal_line(10.0, None, TUNERS)
-    assert "not measured" in goal_line(10.0, 20.0, (TWEAKOPS, ESCALATION))
+def test_the_bench_repo_holds_the_seeded_example_and_the_runs_yaml(tmp_path: Path) -> None:
+    from bench._tuning_tweakops import make_repo
+
+    setup = Setup((0,), 0.985, 30, 600.0)
+    repo = make_repo(tmp_path / "repo", TWEAKOPS, 2, setup)
+    written = yaml.safe_load((repo / "tweakops.yaml").read_text())
+    assert written == run_config(TWEAKOPS, 2, setup)
+    assert 'SEED = training.param("seed", 2)' in (repo / "train.py").read_text()
+    assert (repo / ".git").is_dir()
 
 
-def test_report_prints_each_run_the_medians_and_tweakops_ratios() -> None:
-    def sequential(tuner: str, seed: int, walls: list[float], scores: list[float]) -> Run:
-        trials, start = [], 1.0
-        for number, (seconds, score) in enumerate(zip(walls, scores, strict=True)):
-            trials.append(trial(number, start, start + seconds, score))
-            start += seconds
-        return run(tuner, seed, trials)
+def test_the_runtime_a_run_used_comes_from_its_train_stage() -> None:
+    from bench._tuning_tweakops import runtime_of
 
-    runs = [
-        sequential(TWEAKOPS, 0, [10, 10], [0.89, 0.99]),  # wall 21
-        sequential(KERAS_TUNER, 0, [10], [0.99]),  # wall 11
-        sequential(ESCALATION, 0, [10, 10, 10], [0.89, 0.95, 0.97]),  # never
-    ]
-    setup = Setup((0,), 0.98, 12, 900.0, "local", 1)
-    text = report(setup, runs, ["heading line"])
-    assert "heading line" in text
-    assert "not reached in 3" in text
-    assert "1.91x" in text  # 21 / 11
-    assert "NOT met (1.91x)" in text
-    assert "fewer than 3 seeds" in text
-    lines = text.splitlines()
-    escalation = [line for line in lines if line.startswith(ESCALATION)]
-    assert any("0/1" in line and "—" in line and "n/a" in line for line in escalation)
+    docker = {"runtime": "docker", "image": "tweakops/keras:1"}
+    stages = [{"name": "inspect", "result": {}}, {"name": "train", "result": docker}]
+    assert runtime_of({"run": {"runtime": "auto"}, "stages": stages}) == "docker (tweakops/keras:1)"
+    local = [{"name": "train", "result": {"runtime": "local", "image": None}}]
+    assert runtime_of({"run": {}, "stages": local}) == "local"
+    assert runtime_of({"run": {"runtime": "auto"}, "stages": []}) == "auto"
+    assert runtime_of({"run": {}, "stages": []}) == "unknown"

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from tuning import Pruning, TuningSettings
+from tuning import Pruning, TuningSettings, auto_parallel
 from tweakops.config import Config, apply_overrides, load_config, parse_config
 from tweakops.errors import ConfigError
+
+GIB = 1024**3
 
 
 def tuning(value: object) -> TuningSettings:
@@ -33,7 +35,7 @@ def test_no_tuning_key_and_an_empty_one_give_the_defaults() -> None:
     assert tuning(None) == TuningSettings()
     assert tuning({}) == TuningSettings()
     defaults = TuningSettings()
-    assert defaults.strategy == "optuna" and defaults.seed == 0 and defaults.parallel == 1
+    assert defaults.strategy == "optuna" and defaults.seed == 0 and defaults.parallel is None
     assert defaults.patience is None and defaults.pruning == Pruning()
     assert defaults.storage is None and defaults.study is None and defaults.ladder == ()
 
@@ -261,11 +263,34 @@ def test_parallel_bounds_accept(value: object) -> None:
     assert tuning({"parallel": value}).parallel == int(value)  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize("value", ["auto", "AUTO", " auto "])
+def test_parallel_auto_leaves_it_to_the_machine(value: str) -> None:
+    assert tuning({"parallel": value}).parallel is None
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory", "trial_cpus", "trial_memory", "expected"),
+    [
+        (2, 24 * GIB, None, 4 * GIB, 2),  # one trial per CPU
+        (16, 24 * GIB, None, 4 * GIB, 6),  # memory holds 6 trials of 4g
+        (64, None, None, 4 * GIB, 8),  # never more than 8
+        (8, 64 * GIB, 3.0, None, 2),  # cpus: 3 per trial
+        (1, 1 * GIB, None, 4 * GIB, 1),  # always one
+        (4, None, 0.5, None, 8),  # half a CPU each
+    ],
+)
+def test_auto_parallel_is_what_cpus_and_memory_hold(
+    cpus: int, memory: int | None, trial_cpus: float | None, trial_memory: int | None, expected: int
+) -> None:
+    assert auto_parallel(cpus, memory, trial_cpus, trial_memory) == expected
+
+
 @pytest.mark.parametrize("value", [0, -1, 65, 1.5, True, "2", None])
 def test_parallel_bounds_refuse(value: object) -> None:
     message = refused({"parallel": value})
     assert message == (
-        f"tuning.parallel in tweakops.yaml must be a whole number from 1 to 64, got {value!r}"
+        f"tuning.parallel in tweakops.yaml must be auto or a whole number from 1 to 64, "
+        f"got {value!r}"
     )
 
 
@@ -311,9 +336,14 @@ def test_a_missing_parallel_override_changes_nothing() -> None:
     assert apply_overrides(Config(), {"parallel": None}) == Config()
 
 
+def test_parallel_auto_overrides_a_number_in_the_file() -> None:
+    config = parse_config({"tuning": {"parallel": 3}})
+    assert apply_overrides(config, {"parallel": "auto"}).tuning.parallel is None
+
+
 @pytest.mark.parametrize("value", ["0", "65", "1.5", "two", "", True])
 def test_a_bad_parallel_override_names_the_flag(value: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         apply_overrides(Config(), {"parallel": value})
-    assert str(caught.value).startswith("--parallel must be a whole number from 1 to 64, got")
+    assert str(caught.value).startswith("--parallel must be auto or a whole number from 1 to 64")
     assert caught.value.exit_code == 2

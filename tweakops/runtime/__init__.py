@@ -29,6 +29,7 @@ __all__ = [
 
 
 _LOCAL: list[LocalRuntime] = []  # one per process: its warm spare serves every stage
+_DOCKER: dict[str, Runtime] = {}  # one per engine address, for the same reason
 
 
 def get_runtime(name: str) -> Runtime:
@@ -57,15 +58,26 @@ def get_runtime(name: str) -> Runtime:
 
 
 def _docker_runtime() -> Runtime:
-    """DockerRuntime(); its constructor raises RuntimeUnavailable when no engine answers."""
+    """The DockerRuntime of this engine address, one per process like the local runtime (its
+    warm spare serves every stage), pinged again each time; its constructor raises
+    RuntimeUnavailable when no engine answers."""
     try:
         from tweakops.runtime.docker_backend import DockerRuntime
+        from tweakops.runtime.docker_engine import engine_address
     except ModuleNotFoundError as exc:
         raise RuntimeUnavailable(
             f"the docker runtime needs the Docker SDK ({exc.name} is not installed): "
             "pip install 'tweakops[docker]', or use --runtime local"
         ) from exc
-    return DockerRuntime()
+    where = engine_address()
+    known = _DOCKER.get(where)
+    if known is not None and known.ready():
+        return known
+    runtime = DockerRuntime()
+    _DOCKER[where] = runtime
+    if known is not None:
+        known.close()  # its spare went with the engine that did not answer
+    return runtime
 
 
 def local_forbidden() -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -102,6 +103,14 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """What the trials of one runtime share: CPUs and memory in bytes (None: unknown)."""
+
+    cpus: int
+    memory: int | None
+
+
 class Runtime(ABC):
     """Start, wait for, inspect, kill and remove trial attempts.
 
@@ -143,6 +152,15 @@ class Runtime(ABC):
         self._check_owner(handle)
         return handle
 
+    def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
+        """Keep an interpreter with `modules` imported for the next `python X.py` trial, if this
+        backend can (the local and docker runtimes do); the base version does nothing."""
+        return None
+
+    def close(self) -> None:
+        """Let go of what prewarm() keeps (a spare process or container); idempotent."""
+        return None
+
     def ready(self) -> bool:
         """Whether start() can work now (a Docker engine answers); always True locally."""
         return True
@@ -154,6 +172,14 @@ class Runtime(ABC):
         """
         time.sleep(timeout)
         return []
+
+    def capacity(self) -> Capacity:
+        """This machine's CPUs and memory (the docker runtime asks its engine)."""
+        try:
+            memory: int | None = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            memory = None
+        return Capacity(len(os.sched_getaffinity(0)) or 1, memory)
 
     def is_alive(self, handle: Handle) -> bool:
         """Shortcut for the watchdog: status() is RUNNING."""

@@ -41,20 +41,23 @@ def create_container(client: DockerClient, spec: TrialSpec, trial: Path, user: s
 
 
 def container_options(spec: TrialSpec, trial: Path, user: str) -> dict[str, Any]:
-    """Keyword arguments of containers.create for one attempt: the security settings."""
-    inside = path_inside(trial, spec.output_dir)
-    options: dict[str, Any] = {
-        "image": spec.image,
+    """Keyword arguments of containers.create for one attempt: the sandbox, and the trial."""
+    return {
+        **sandbox_options(spec, user),
         "command": list(spec.command),
         "name": spec.name,
         "working_dir": str(path_inside(trial, spec.workdir)),
-        "environment": {
-            **container_env(spec.env, trial),
-            "TWEAKOPS_OUTPUT": str(inside),
-            "PYTHONUNBUFFERED": "1",
-        },
+        "environment": trial_env(spec, trial),
         "volumes": {str(trial): {"bind": str(MOUNT_POINT), "mode": "rw"}},
         "labels": {**spec.labels, NAME_LABEL: spec.name},
+    }
+
+
+def sandbox_options(spec: TrialSpec, user: str) -> dict[str, Any]:
+    """The security settings and limits every container of `spec` gets, a trial's or the warm
+    spare's that may become one (tweakops.runtime.docker_backend says why each)."""
+    options: dict[str, Any] = {
+        "image": spec.image,
         "network_mode": "none",
         "user": user,
         "init": True,
@@ -71,6 +74,16 @@ def container_options(spec: TrialSpec, trial: Path, user: str) -> dict[str, Any]
     if spec.cpus:
         options["nano_cpus"] = round(spec.cpus * 1e9)
     return options
+
+
+def trial_env(spec: TrialSpec, trial: Path) -> dict[str, str]:
+    """The variables a trial's container gets over its image's: spec.env with trial-folder
+    paths as /trial paths, TWEAKOPS_OUTPUT, unbuffered output."""
+    return {
+        **container_env(spec.env, trial),
+        "TWEAKOPS_OUTPUT": str(path_inside(trial, spec.output_dir)),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def first_line(exc: BaseException) -> str:

@@ -55,14 +55,22 @@ def path_inside(trial: Path, path: Path) -> PurePosixPath:
 
 def hand_over(user: str, trial: Path) -> None:
     """As root, give the trial folder to the numeric container user so it can write there."""
-    if os.geteuid() != 0:
+    owner = owner_ids(user)
+    if owner is None:
         return
+    for path in _walk(trial):
+        os.chown(path, *owner, follow_symlinks=False)  # never a symlink's target
+
+
+def owner_ids(user: str) -> tuple[int, int] | None:
+    """(uid, gid) that files handed to the container user get: only as root, and only for a
+    numeric user (a user name: the image decides its uid, nothing to hand over)."""
+    if os.geteuid() != 0:
+        return None
     uid_text, _, gid_text = user.partition(":")
     if not uid_text.isdigit() or (gid_text and not gid_text.isdigit()):
-        return  # a user name: the image decides its uid, nothing to hand over
-    uid, gid = int(uid_text), int(gid_text or uid_text)
-    for path in _walk(trial):
-        os.chown(path, uid, gid, follow_symlinks=False)  # never a symlink's target
+        return None
+    return int(uid_text), int(gid_text or uid_text)
 
 
 def _walk(root: Path) -> Iterator[Path]:

@@ -1,6 +1,7 @@
 """A trial in a Docker container (Docker SDK, high-level models) against a real engine.
 
-Each attempt is one container, created fresh and started detached:
+Each attempt is one container, never reused: created fresh and started detached, or, with
+prewarm(), a spare created the same way while the previous trial trained (_docker_warm):
 - only the trial folder (spec.workdir.parent: src/, output/, params.json, the log) is mounted,
   read-write at /trial; the working directory and TWEAKOPS_OUTPUT point inside it, and env
   values naming host paths in the trial folder are rewritten to their /trial paths;
@@ -16,8 +17,9 @@ Output is streamed into spec.log_path (appended) by a daemon thread per attempt;
 it, so the log is complete when wait() returns. SDK and transport errors become our errors
 (RuntimeUnavailable, TrialFailed) or ExitStatus fields at this boundary.
 
-The container's create options live in _docker_container, the log copying in _docker_logs;
-this module is the runtime itself: starting, waiting, state and engine events.
+The container's create options live in _docker_container, the log copying in _docker_logs,
+the warm spares in _docker_warm; this module is the runtime itself: starting, waiting, state
+and engine events.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from docker.client import DockerClient
@@ -35,7 +39,7 @@ from docker.models.containers import Container
 
 from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import docker_engine
-from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
+from tweakops.runtime._base import Capacity, ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._docker_container import (
     NAME_LABEL,
     PIDS_LIMIT,
@@ -44,6 +48,7 @@ from tweakops.runtime._docker_container import (
 )
 from tweakops.runtime._docker_container import TRANSPORT_ERRORS as _TRANSPORT_ERRORS
 from tweakops.runtime._docker_logs import LOG_HEAD_BYTES, LOG_TAIL_BYTES, copy_logs
+from tweakops.runtime._docker_warm import WarmSpares
 from tweakops.runtime._trial_folder import default_user, hand_over, open_log, trial_folder
 from tweakops.vocabulary import ProcessState, TrialVerdict
 
@@ -70,6 +75,8 @@ class DockerRuntime(Runtime):
         self._user = user or default_user()
         self._pumps: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._spares = WarmSpares(self._client, self._user)
+        weakref.finalize(self, self._spares.close)  # a spare never outlives its runtime
 
     @property
     def client(self) -> DockerClient:
@@ -81,8 +88,22 @@ class DockerRuntime(Runtime):
         """The "uid:gid" every container runs as."""
         return self._user
 
+    def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
+        """Keep one spare container with `modules` imported for the next `python X.py` trial.
+
+        After a trial starts, a spare with that trial's sandbox imports while it trains; the
+        next trial like it becomes that spare instead of a fresh container, one container per
+        attempt still (tweakops/runtime/_docker_warm.py). Needs the image's training/_warm.py.
+        """
+        self._spares.configure(modules, python)
+
+    def close(self) -> None:
+        """Remove the waiting spare (also done when this runtime is collected or we exit)."""
+        self._spares.close()
+
     def start(self, spec: TrialSpec) -> Handle:
-        """Create and start the trial's container, streaming its output into spec.log_path."""
+        """Start the trial's container, or hand it to a warm spare; stream its output into
+        spec.log_path."""
         if not spec.image:
             raise RuntimeUnavailable(
                 f"trial {spec.name!r} has no image and the docker runtime needs one: "
@@ -97,6 +118,21 @@ class DockerRuntime(Runtime):
             raise RuntimeUnavailable(
                 f"cannot clear an old container named {spec.name!r}: {first_line(exc)}"
             ) from exc
+        warm = self._spares.runs(spec)
+        handle = self._start_warm(spec, trial) if warm else None
+        if handle is None:
+            handle = self._start_cold(spec, trial)
+        if warm:
+            try:
+                self._spares.refill(spec, trial, handle.id)
+            except BaseException:  # Ctrl-C right here: the caller gets no handle, so no container
+                with contextlib.suppress(Exception):
+                    self.remove(handle)
+                raise
+        return handle
+
+    def _start_cold(self, spec: TrialSpec, trial: Path) -> Handle:
+        """A new container for the attempt: created, started, its output followed."""
         hand_over(self._user, trial)  # no container of this trial runs now
         log_file = open_log(spec.log_path)
         try:
@@ -119,6 +155,29 @@ class DockerRuntime(Runtime):
                 verdict=TrialVerdict.CODE_ERROR,
             ) from exc
         return Handle(self.name, str(container.id))
+
+    def _start_warm(self, spec: TrialSpec, trial: Path) -> Handle | None:
+        """The attempt in the waiting spare; None when there is none or the hand-over failed
+        (the spare is gone then, the trial's files are where they were)."""
+        spare = self._spares.take(spec, trial)
+        if spare is None:
+            return None
+        try:
+            log_file = open_log(spec.log_path)
+        except BaseException:
+            self._spares.drop(spare, trial)
+            raise
+        try:
+            self._spares.launch(spare, spec, trial)
+            self._pump_logs(spare.container, log_file)
+        except BaseException as exc:
+            log_file.close()
+            self._spares.drop(spare, trial)
+            if not isinstance(exc, (*_TRANSPORT_ERRORS, OSError)):
+                raise
+            log.warning("warm start of %s failed (%s): starting it cold", spec.name, exc)
+            return None
+        return Handle(self.name, str(spare.container.id))
 
     def wait(self, handle: Handle, timeout: float | None = None) -> ExitStatus:
         """Block until it stops; kill it after `timeout` s; container or engine gone: missing."""
@@ -184,7 +243,8 @@ class DockerRuntime(Runtime):
 
     def wait_for_exits(self, timeout: float) -> list[dict[str, str]]:
         """Follow the engine's events for up to `timeout` s: labels of tweakops containers that
-        died, were OOM-killed or were removed. An unreachable engine falls back to sleeping."""
+        died, were OOM-killed or were removed (a warm spare's too: it only wakes the caller's
+        sweep, which reads the run store, never labels). An unreachable engine: sleeping."""
         since = time.time()
         filters = {"type": "container", "label": [_RUN_LABEL], "event": list(_EXIT_EVENTS)}
         try:
@@ -202,6 +262,14 @@ class DockerRuntime(Runtime):
             log.warning("no engine events (%s); polling instead", first_line(exc))
             time.sleep(max(0.0, since + timeout - time.time()))
             return []
+
+    def capacity(self) -> Capacity:
+        """The engine's CPUs and memory (`docker info`): trials run there, not here."""
+        try:
+            info = self._client.info()
+        except _TRANSPORT_ERRORS:
+            return super().capacity()
+        return Capacity(int(info.get("NCPU") or 1), int(info.get("MemTotal") or 0) or None)
 
     def inspect_container(self, handle: Handle) -> dict[str, Any]:
         """The engine's `docker inspect` document of the attempt's container."""

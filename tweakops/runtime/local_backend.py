@@ -26,9 +26,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+import training._warm as warm_module
 from tweakops.errors import TrialFailed
 from tweakops.pids import pid_alive
 from tweakops.redact import is_secret_name
+from tweakops.runtime._after_startup import SpareMaker
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._reaper import kill_descendants
 from tweakops.runtime._trial_folder import open_log
@@ -36,6 +38,7 @@ from tweakops.vocabulary import ProcessState, TrialVerdict
 
 PYTHON_ALIASES: frozenset[str] = frozenset({"python", "python3"})
 REAPER = (sys.executable, str(Path(__file__).with_name("_reaper.py")))  # the trial's parent
+WARM = str(Path(warm_module.__file__).resolve())  # the spare interpreter, run by path
 # The environment a local trial gets (trial_environment): what Python, BLAS, the frameworks,
 # the locale and the terminal need. Everything else of tweakops' environment stays out.
 PASSED_NAMES = frozenset(
@@ -66,13 +69,15 @@ class LocalRuntime(Runtime):
         self._warm: tuple[str, ...] = ()  # modules a spare interpreter imports ahead of time
         self._warm_python = sys.executable  # the interpreter the spare runs
         self._spare: subprocess.Popen[bytes] | None = None
+        self._maker = SpareMaker("warm-interpreter")  # the next spare, after a start-up
 
     def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
         """Keep one interpreter with `modules` imported, ready for the next `python X.py`.
 
-        A Keras trial then starts without its 5-10 s TensorFlow import: the spare imports
-        while the previous trial trains (see tweakops/runtime/_warm.py). `python` is the
-        trials' interpreter (a venv's, for a repository with requirements of its own).
+        A Keras trial then starts without its 5-10 s TensorFlow import: the next spare is
+        started once a trial is past its start-up and imports while it trains (see
+        training/_warm.py and _after_startup). `python` is the trials' interpreter (a
+        venv's, for a repository with requirements of its own).
         """
         executable = _executable(python)
         with self._lock:
@@ -84,6 +89,15 @@ class LocalRuntime(Runtime):
             _kill_group(stale.pid)
             stale.wait()
         self._refill()
+
+    def close(self) -> None:
+        """Stop keeping a spare interpreter: the one waiting ends (it also ends with us)."""
+        self._maker.stop()
+        with self._lock:
+            spare, self._spare, self._warm = self._spare, None, ()
+        if spare is not None:
+            _kill_group(spare.pid)
+            spare.wait()
 
     def start(self, spec: TrialSpec) -> Handle:
         """Start the command in spec.workdir, appending stdout and stderr to spec.log_path."""
@@ -105,7 +119,8 @@ class LocalRuntime(Runtime):
         if warm is not None:
             with self._lock:
                 self._children[warm.pid] = warm
-            self._refill()
+            alive = warm.poll
+            self._maker.after_startup(output, lambda: alive() is None, self._refill)
             return Handle(self.name, str(warm.pid))
         try:
             with open_log(spec.log_path) as log:
@@ -204,7 +219,7 @@ class LocalRuntime(Runtime):
             if not self._warm or (self._spare is not None and self._spare.poll() is None):
                 return
             self._spare = subprocess.Popen(
-                [*REAPER, self._warm_python, "-u", "-m", "tweakops.runtime._warm", *self._warm],
+                [*REAPER, self._warm_python, "-u", WARM, *self._warm],
                 env=trial_environment({}),  # what /proc/<pid>/environ will show: no secret
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
