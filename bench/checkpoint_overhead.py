@@ -14,11 +14,13 @@ over the repeats. What a fit spends after its last epoch (waiting for writes sti
 for instance) is reported apart, as "at train end". The peer is the plain fit, measured in the
 same run. Goal (issue #18): checkpoint + epoch record ≤ 10% of a plain epoch.
 
-On a busy machine the fits' own times swing by more than the checkpoint costs, so two more
-figures come with the medians: the median of the paired differences (each fit with the
-callbacks minus the plain fit just before it), and the time spent inside the callbacks'
-own on_epoch_begin/on_epoch_end per epoch, measured directly (epochs 2..N; it leaves out
-what the callbacks cost indirectly, such as their background fsync thread's CPU).
+On a busy machine the fits' own times swing by more than the checkpoint costs, so three
+more figures come with the medians: the median of the paired differences (each fit with the
+callbacks minus the plain fit just before it); the time spent inside the callbacks' own
+on_epoch_begin/on_epoch_end per epoch, measured directly (epochs 2..N; it leaves out what
+the callbacks cost indirectly, such as their background fsync thread); and the CPU time of
+this process per epoch (all its threads: the training's, the fsync thread), which other
+processes on the machine disturb far less than wall time.
 
 The 1-minute load average is sampled before every fit: on a shared machine, rerun when it is
 far above the number of CPUs.
@@ -61,6 +63,7 @@ class Fit:
     end_s: float
     load_1m: float
     in_callbacks_s: float = 0.0
+    cpu_s_per_epoch: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class EpochOverhead:
     load_1m_max: float
     paired_overhead_s: float  # median of (fit with callbacks - the plain fit before it)
     in_callbacks_s: float  # median time per epoch inside the callbacks' epoch calls
+    plain_cpu_s_per_epoch: float  # median CPU time of this process per epoch
+    tweakops_cpu_s_per_epoch: float
 
     @property
     def met(self) -> bool:
@@ -104,6 +109,8 @@ class EpochOverhead:
                 t.s_per_epoch - p.s_per_epoch for p, t in zip(plain, tweakops, strict=True)
             ),
             in_callbacks_s=statistics.median(f.in_callbacks_s for f in tweakops),
+            plain_cpu_s_per_epoch=statistics.median(f.cpu_s_per_epoch for f in plain),
+            tweakops_cpu_s_per_epoch=statistics.median(f.cpu_s_per_epoch for f in tweakops),
         )
 
 
@@ -149,7 +156,7 @@ def _timed_fit(data: Any, epochs: int, seed: int, with_callbacks: bool) -> Fit:
         model = training.keras_cnn(input_shape=(8, 8, 1), classes=10)
         callbacks = training.keras_callbacks() if with_callbacks else []
         inside = [_time_epoch_calls(callback) for callback in callbacks]
-        stamps: list[float] = []
+        stamps: list[tuple[float, float]] = []
         model.fit(
             x_train,
             y_train,
@@ -164,8 +171,14 @@ def _timed_fit(data: Any, epochs: int, seed: int, with_callbacks: bool) -> Fit:
             raise BenchError(f"keras_callbacks() wrote no backup in {folder}")
     if len(stamps) != epochs:
         raise BenchError(f"the timing callback saw {len(stamps)} epochs of {epochs}")
-    in_callbacks = sum(sum(times[1:]) for times in inside) / (epochs - 1)
-    return Fit((stamps[-1] - stamps[0]) / (epochs - 1), returned - stamps[-1], load, in_callbacks)
+    (first, first_cpu), (last, last_cpu) = stamps[0], stamps[-1]
+    return Fit(
+        s_per_epoch=(last - first) / (epochs - 1),
+        end_s=returned - last,
+        load_1m=load,
+        in_callbacks_s=sum(sum(times[1:]) for times in inside) / (epochs - 1),
+        cpu_s_per_epoch=(last_cpu - first_cpu) / (epochs - 1),
+    )
 
 
 def _time_epoch_calls(callback: Any) -> list[float]:
@@ -193,15 +206,15 @@ def _timed(method: Any, times: list[float], ends_epoch: bool) -> Any:
     return call
 
 
-def _stamper(stamps: list[float]) -> Any:
-    """A callback appending perf_counter() at the end of every epoch."""
+def _stamper(stamps: list[tuple[float, float]]) -> Any:
+    """A callback appending (perf_counter(), process_time()) at the end of every epoch."""
     import keras
 
     base: Any = keras.callbacks.Callback
 
     class Stamp(base):
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            stamps.append(time.perf_counter())
+            stamps.append((time.perf_counter(), time.process_time()))
 
     return Stamp()
 
@@ -222,6 +235,7 @@ def _output_folder() -> Iterator[Path]:
 def report(result: EpochOverhead) -> str:
     """The table, the ratio and the verdict."""
     ms = 1000.0
+    cpu_more = result.tweakops_cpu_s_per_epoch - result.plain_cpu_s_per_epoch
     rows = (
         ("plain fit", result.plain_s_per_epoch, result.plain_end_s),
         ("keras_callbacks()", result.tweakops_s_per_epoch, result.tweakops_end_s),
@@ -244,6 +258,8 @@ def report(result: EpochOverhead) -> str:
         f"  inside the callbacks' epoch calls (measured directly): "
         f"{result.in_callbacks_s * ms:.1f} ms per epoch = "
         f"{result.in_callbacks_s / result.plain_s_per_epoch * 100:.1f}%",
+        f"  CPU time of this process (all threads): {cpu_more * ms:+.1f} ms per epoch "
+        f"({result.plain_cpu_s_per_epoch * ms:.1f} → {result.tweakops_cpu_s_per_epoch * ms:.1f})",
         f"load 1m: {result.load_1m:.2f} mean, {result.load_1m_max:.2f} max, "
         f"on {os.cpu_count()} CPUs",
     ]

@@ -6,14 +6,18 @@ they were made. What only a machine crash could undo, the page cache not yet wri
 device, is fsync's job, and fsync waits for the device: the callbacks hand their file
 descriptors to sync() and go on training. Jobs run one at a time in submission order, so a
 backup is synced before the epoch line that follows it. An error (EIO from fsync) is raised
-by the next wait() on the training thread. Pending jobs finish before the interpreter exits
-(the executor joins its thread at shutdown); a forked child starts with none.
+by the next wait() on the training thread. Pending jobs finish before the interpreter exits:
+the executor joins its thread at shutdown, and an atexit handler waits for them too, for an
+exit that runs the atexit handlers but not the interpreter's shutdown (training/_warm.py's
+os._exit). A forked child starts with none.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -73,10 +77,19 @@ def _sync_now(fds: list[int], directories: list[Path]) -> None:
         fsync_dir(folder)
 
 
+def _wait_at_exit() -> None:
+    """Wait for the pending jobs; an error is one line on stderr (the process ends anyway)."""
+    try:
+        wait()
+    except Exception as exc:
+        print(f"tweakops: a checkpoint could not be synced to disk: {exc}", file=sys.stderr)
+
+
 def _forget_after_fork() -> None:
     """A forked child has no background thread: start afresh (its parent's jobs are its own)."""
     global _executor, _last
     _executor, _last = None, None
 
 
+atexit.register(_wait_at_exit)
 os.register_at_fork(after_in_child=_forget_after_fork)

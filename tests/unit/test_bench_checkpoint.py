@@ -25,10 +25,12 @@ def test_overhead_compares_the_medians_of_the_fits() -> None:
 
 
 def test_report_states_the_share_against_the_goal() -> None:
-    result = EpochOverhead.of(20, [Fit(0.2, 0.0, 0.5)], [Fit(0.3, 0.05, 0.7, 0.01)])
+    plain, ours = Fit(0.2, 0.0, 0.5, cpu_s_per_epoch=0.12), Fit(0.3, 0.05, 0.7, 0.01, 0.125)
+    result = EpochOverhead.of(20, [plain], [ours])
     text = report(result)
     assert "checkpoint + epoch record: 100.0 ms per epoch = 50.0% of a plain epoch" in text
     assert "(goal ≤ 10%): NOT met" in text
     assert "paired (median of with - the plain fit before it): 100.0 ms per epoch = 50.0%" in text
     assert "measured directly): 10.0 ms per epoch = 5.0%" in text
+    assert "(all threads): +5.0 ms per epoch (120.0 → 125.0)" in text
     assert "1.50x" in text and "load 1m: 0.60 mean, 0.70 max" in text

@@ -165,12 +165,15 @@ def test_an_fsync_error_is_raised_by_the_next_wait(tmp_path: Path) -> None:
     _durable.wait()  # raised once, not by every later wait (the next fit)
 
 
-def test_pending_jobs_finish_before_the_process_exits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", ["", "import atexit, os; atexit._run_exitfuncs(); os._exit(0)"])
+def test_pending_jobs_finish_before_the_process_exits(tmp_path: Path, ending: str) -> None:
+    """A normal exit, and the warm interpreter's quick one (atexit handlers, then os._exit)."""
     marker = tmp_path / "synced"
     script = (
         "import time, pathlib\n"
         "from training import _durable\n"
         f"_durable.submit(lambda: (time.sleep(0.5), pathlib.Path({str(marker)!r}).touch()))\n"
+        f"{ending}\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
