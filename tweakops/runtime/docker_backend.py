@@ -139,6 +139,10 @@ class DockerRuntime(Runtime):
             container = create_container(self._client, spec, trial, self._user)
         except BaseException:
             log_file.close()
+            # A signal (Jenkins' abort) can land after the engine made the container but
+            # before its reply arrived: remove it by name, the caller never gets a handle.
+            with contextlib.suppress(NotFound, *_TRANSPORT_ERRORS):
+                self._client.containers.get(spec.name).remove(force=True)
             raise
         try:
             container.start()
