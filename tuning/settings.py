@@ -36,7 +36,7 @@ _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Pruning:
-    """A MedianPruner fed by each epoch's `metric` (from the trial's epochs.jsonl)."""
+    """Median pruning (tuning/pruner.py) fed by each epoch's `metric` (the trial's epochs.jsonl)."""
 
     metric: str = "val_accuracy"  # falls back to "accuracy" when an epoch has no such key
     warmup_epochs: int = 2  # never prune before this many epochs

@@ -354,3 +354,22 @@ def test_the_next_spare_is_made_once_the_trial_logged_its_first_epoch(
     assert runtime._spares.spare is None  # the trial is still starting up: nothing competes
     assert runtime._spares.settled(30) is not None
     runtime.remove(handle)
+
+
+def test_two_trials_at_once_both_start_warm_from_two_spares_and_fewer_are_kept_after(
+    runtime: DockerRuntime, make_spec: MakeSpec
+) -> None:
+    runtime.keep_spares(2)  # tune: one spare per trial at once
+    _, status = _run(runtime, make_spec("print('cold')"))
+    assert status.ok
+    assert _until(lambda: runtime._spares.settled(60) is not None and runtime._spares.waiting == 2)
+    spares = {str(s.container.id) for s in runtime._spares._spares}
+    both = [runtime.start(make_spec("import time\ntime.sleep(3)")) for _ in range(2)]
+    assert {h.id for h in both} == spares  # neither trial started cold
+    assert all(runtime.wait(h, timeout=60).ok for h in both)
+    for handle in both:
+        runtime.remove(handle)
+    assert _until(lambda: runtime._spares.waiting == 2)  # made again while they ran
+    runtime.keep_spares(1)  # fewer at once: the extra spare is removed with its folder
+    assert runtime._spares.waiting == 1
+    assert len(list((make_spec("").workdir.parents[1]).glob(".spare-*"))) == 1

@@ -1,6 +1,7 @@
 """Warm spares for the docker runtime: a container that has imported the framework (Keras and
 TensorFlow: seconds) while the previous trial trains, and becomes the next trial. It is made
-once that trial is past its start-up (_after_startup: its first epoch record).
+once that trial is past its start-up (_after_startup: its first epoch record). With trials at
+once, one spare per trial at once is kept (keep()), so that no slot's next trial starts cold.
 
 One container still runs exactly one trial attempt and is never reused: a spare is created
 with the sandbox a trial of the same spec gets (_docker_container.sandbox_options: image,
@@ -121,14 +122,16 @@ def import_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class WarmSpares:
-    """At most one spare container, for the next trial like the last one started; thread-safe."""
+    """Up to keep() spare containers (one by default), for the next trials like the last one
+    started; thread-safe."""
 
     def __init__(self, client: DockerClient, user: str) -> None:
         self._client, self._user = client, user
         self._lock = threading.Lock()
         self._modules: tuple[str, ...] = ()
         self._python = "python"
-        self._spare: Spare | None = None
+        self._spares: list[Spare] = []
+        self._keep = 1  # spares to keep: one per trial at once
         self._maker = SpareMaker("warm-spare")
         self._used = False  # spares were wanted once: close() looks for orphans
         self._broken: set[str | None] = set()  # images whose spare ended on its own
@@ -137,13 +140,19 @@ class WarmSpares:
         """Import `modules` ahead of trials run by `python`; () turns warm spares off."""
         with self._lock:
             changed = (tuple(modules), python) != (self._modules, self._python)
-            stale = self._spare if changed else None
-            if changed:
-                self._spare = None
+            stale, self._spares = (self._spares, []) if changed else ([], self._spares)
             self._modules, self._python = tuple(modules), python
             self._used = self._used or bool(modules)
-        if stale is not None:
-            self._discard(stale)
+        for spare in stale:
+            self._discard(spare)
+
+    def keep(self, count: int) -> None:
+        """Keep `count` spares (one per trial at once); extra waiting ones are removed."""
+        with self._lock:
+            self._keep = max(1, count)
+            extra, self._spares = self._spares[self._keep :], self._spares[: self._keep]
+        for spare in extra:
+            self._discard(spare)
 
     def close(self) -> None:
         """No more spares; the waiting one is removed with its folder, and so are those a
@@ -168,7 +177,7 @@ class WarmSpares:
         """The waiting spare, now holding the trial's folder, handed to the container user and
         named as the trial; None (no spare kept) when the trial must start cold."""
         with self._lock:
-            spare, self._spare = self._spare, None
+            spare = self._spares.pop(0) if self._spares else None
         if spare is None:
             return None
         if spare.key != spare_key(spec, trial, self._user) or not self._alive(spare):
@@ -210,11 +219,11 @@ class WarmSpares:
             spare.owner = -1
 
     def refill(self, spec: TrialSpec, trial: Path, container_id: str) -> None:
-        """After a trial started: a spare for the next one like it, unless one is there or on
-        its way, made once this trial is past its start-up (_after_startup); it imports while
-        the trial trains. Failing to make one only means a cold start."""
+        """After a trial started: spares for the next ones like it, up to keep(), unless they
+        are there or on their way, made once this trial is past its start-up (_after_startup);
+        they import while the trial trains. Failing to make one only means a cold start."""
         with self._lock:
-            if self._spare is not None:
+            if len(self._spares) >= self._keep:
                 return
         self._maker.after_startup(
             spec.output_dir,
@@ -228,18 +237,25 @@ class WarmSpares:
         return self.spare
 
     def _make(self, spec: TrialSpec, trial: Path) -> None:
-        spare = None
+        """Make spares one after the other until keep() wait."""
         try:
             key = spare_key(spec, trial, self._user)
             self._clear_stale()
-            spare = self._create(spec, key, trial.parent)
+            while self._short_of(key):
+                spare = self._create(spec, key, trial.parent)
+                with self._lock:
+                    kept = self._short_of(key, locked=True)
+                    if kept:
+                        self._spares.append(spare)
+                if not kept:  # closed or reconfigured meanwhile
+                    self._discard(spare)
         except (*TRANSPORT_ERRORS, OSError) as exc:
             log.warning("no warm spare for the next trial (%s): it starts cold", first_line(exc))
-        with self._lock:
-            if spare is not None and self._spare is None and self.runs_key(spare.key):
-                self._spare, spare = spare, None
-        if spare is not None:  # closed or reconfigured meanwhile
-            self._discard(spare)
+
+    def _short_of(self, key: SpareKey, locked: bool = False) -> bool:
+        """Whether fewer than keep() spares wait and spares for `key` are still wanted."""
+        with contextlib.nullcontext() if locked else self._lock:
+            return len(self._spares) < self._keep and self.runs_key(key)
 
     def _running(self, container_id: str) -> bool:
         try:
@@ -253,9 +269,15 @@ class WarmSpares:
 
     @property
     def spare(self) -> Spare | None:
-        """The waiting spare, if any (for tests and the curious)."""
+        """The first waiting spare, if any (for tests and the curious)."""
         with self._lock:
-            return self._spare
+            return self._spares[0] if self._spares else None
+
+    @property
+    def waiting(self) -> int:
+        """How many spares wait."""
+        with self._lock:
+            return len(self._spares)
 
     def _create(self, spec: TrialSpec, key: SpareKey, trials: Path) -> Spare:
         folder = make_spare_folder(trials)

@@ -36,6 +36,7 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
     else:
         at_once = parallel or settings.parallel or _machine_parallel(plan)
         auto = "" if parallel or settings.parallel else " (tuning.parallel: auto)"
+    plan.runtime.keep_spares(at_once)
     ctx.console.say(
         f"    trials run on {plan.describe()}, {at_once} at once{auto} ({settings.strategy})"
     )
@@ -70,7 +71,7 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
             settings.storage or ctx.store.storage_url,
             settings.study or f"tweakops-{ctx.run.id}",
             settings.seed if seed is None else seed,
-            startup_trials=min(10, max(2, config.max_trials // 3)),
+            startup_trials=min(4, max(2, config.max_trials // 3)),  # random, then TPE
             pruning=settings.pruning,
         )
         outcome = run_study(
