@@ -137,8 +137,11 @@ class DockerRuntime(Runtime):
         log_file = open_log(spec.log_path)
         try:
             container = create_container(self._client, spec, trial, self._user)
-        except BaseException:
+        except BaseException as exc:
             log_file.close()
+            if not isinstance(exc, Exception):  # Ctrl-C: the engine may have made it already
+                with contextlib.suppress(*_TRANSPORT_ERRORS):
+                    self._client.containers.get(spec.name).remove(force=True)
             raise
         try:
             container.start()
