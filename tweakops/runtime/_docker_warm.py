@@ -1,6 +1,7 @@
 """Warm spares for the docker runtime: a container that has imported the framework (Keras and
 TensorFlow: seconds) while the previous trial trains, and becomes the next trial. It is made
-once that trial is past its start-up (_after_startup: its first epoch record). With trials at
+as that trial starts, at the lowest CPU weight until the trial is past its start-up (its
+first epoch record: _after_startup), then at the weight every container has. With trials at
 once, one spare per trial at once is kept (keep()), so that no slot's next trial starts cold.
 
 One container still runs exactly one trial attempt and is never reused: a spare is created
@@ -27,6 +28,7 @@ a spare is next made or a runtime that made spares closes (a resumed run's proce
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -73,6 +75,7 @@ TRIAL_LABEL = "tweakops.trial"  # the one label of a trial spec a spare cannot k
 SPARE_NAME_PREFIX = "tweakops-spare-"
 WARM_SCRIPT = "/opt/tweakops/training/_warm.py"  # docker/Dockerfile: training/ in /opt/tweakops
 _NO_WARM_CODES = (1, 2)  # python: an uncaught error, or a script it cannot open
+LOW_SHARES = 2  # the lowest CPU weight: a spare's until its trial is past its start-up
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Spare:
     folder: Path  # its own folder, until it takes a trial's
     key: SpareKey
     owner: int  # the owner lock's descriptor; -1 once released
+    shares: int | None = None  # the CPU shares it is still to get (made at the lowest)
 
 
 def spare_key(spec: TrialSpec, trial: Path, user: str) -> SpareKey:
@@ -184,9 +188,10 @@ class WarmSpares:
             self._discard(spare)
             return None
         try:
+            self._raise(spare)  # a trial never runs at the spare's low weight
             move_trial_into(trial, spare.folder)
-        except OSError as exc:
-            log.warning("cannot move %s into a warm spare (%s): starting it cold", trial, exc)
+        except (*TRANSPORT_ERRORS, OSError) as exc:  # the trial's files are where they were
+            log.warning("cannot hand %s to a warm spare (%s): it starts cold", trial, exc)
             self._discard(spare)
             return None
         try:
@@ -220,19 +225,21 @@ class WarmSpares:
 
     def refill(self, spec: TrialSpec, trial: Path, container_id: str) -> None:
         """After a trial started: spares for the next ones like it, up to keep(), unless they
-        are there or on their way, made once this trial is past its start-up (_after_startup);
-        they import while the trial trains. Failing to make one only means a cold start."""
+        are there or on their way, made in the background at once, at full CPU weight only once
+        this trial is past its start-up (_after_startup). Failing to make one only means a cold
+        start."""
         with self._lock:
             if len(self._spares) >= self._keep:
                 return
-        self._maker.after_startup(
+        self._maker.start(
             spec.output_dir,
             lambda: self._running(container_id),
             lambda: self._make(spec, trial),
+            self._raise_waiting,
         )
 
     def settled(self, timeout: float | None = None) -> Spare | None:
-        """The spare, once the one on its way (if any) was made."""
+        """The spare, once the one on its way (if any) was made and given its full weight."""
         self._maker.settle(timeout)
         return self.spare
 
@@ -256,6 +263,31 @@ class WarmSpares:
         """Whether fewer than keep() spares wait and spares for `key` are still wanted."""
         with contextlib.nullcontext() if locked else self._lock:
             return len(self._spares) < self._keep and self.runs_key(key)
+
+    def _raise_waiting(self) -> None:
+        """The waiting spares at full CPU weight (take() does it for one taken before)."""
+        with self._lock:
+            waiting = list(self._spares)
+        for spare in waiting:
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                self._raise(spare)
+
+    def _raise(self, spare: Spare) -> None:
+        """Give a spare made at the lowest CPU weight the weight of any container."""
+        if spare.shares is not None:
+            spare.container.update(cpu_shares=spare.shares)
+            spare.shares = None
+
+    @functools.cached_property
+    def _default_shares(self) -> int | None:
+        """CPU shares that give a container the weight of one made without any: 1024 on
+        cgroup v1; on v2, 2598 (Docker turns shares into weight 1 + (s - 2) * 9999 / 262142:
+        100, the default). None when the engine does not say: spares run at full weight."""
+        try:
+            version = str(self._client.info().get("CgroupVersion", ""))
+        except TRANSPORT_ERRORS:
+            return None
+        return {"1": 1024, "2": 2598}.get(version)
 
     def _running(self, container_id: str) -> bool:
         try:
@@ -296,15 +328,17 @@ class WarmSpares:
                 let_go(owner, folder)
             remove_spare_folder(folder)
             raise
-        return Spare(container, folder, key, owner)
+        return Spare(container, folder, key, owner, self._default_shares)
 
     def _options(self, spec: TrialSpec, key: SpareKey, folder: Path) -> dict[str, Any]:
         """A trial's sandbox (the same function makes it), with the spare's folder and name."""
         inside = PurePosixPath(MOUNT_POINT)
         job, owner = str(inside / JOB_FILE), str(inside / OWNER_FILE)
         command = [self._python, "-u", WARM_SCRIPT, "--job-file", job, "--owner", owner]
+        low = {"cpu_shares": LOW_SHARES} if self._default_shares is not None else {}
         return {
             **sandbox_options(spec, self._user),
+            **low,
             "command": [*command, *self._modules],
             "name": SPARE_NAME_PREFIX + folder.name.removeprefix(SPARE_PREFIX),
             "working_dir": str(inside),
