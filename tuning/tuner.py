@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
+from tuning.pruner import ReachedEpochMedianPruner
 from tuning.settings import Pruning
 from tuning.space import ParamSpec
 from tuning.stop import (
@@ -94,9 +95,7 @@ def open_study(
         )
     pruner: optuna.pruners.BasePruner = optuna.pruners.NopPruner()
     if pruning is not None:
-        pruner = optuna.pruners.MedianPruner(
-            n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_epochs
-        )
+        pruner = ReachedEpochMedianPruner(pruning.startup_trials, pruning.warmup_epochs)
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if storage_url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}

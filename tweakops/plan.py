@@ -6,11 +6,12 @@ import shlex
 from dataclasses import dataclass, field
 
 from monitor import RestartPolicy
+from tuning import auto_parallel
 from tuning.space import ParamSpec
 from tweakops.analysis.imports import Traced, trace_imports
 from tweakops.analysis.inspection import InspectResult
 from tweakops.analysis.requirements import Declarations, declared_requirements
-from tweakops.config import Config
+from tweakops.config import Config, memory_bytes
 from tweakops.context import RunContext
 from tweakops.environment import Environment, check_imports, prepare_environment
 from tweakops.errors import ConfigError, InspectError
@@ -36,6 +37,23 @@ class TrialPlan:
     launcher: str = ""  # training/autorun.py where the trial runs
     knobs: tuple[Knob, ...] = ()  # written into each trial's copy of the code
     inject_checkpoints: bool = False
+    warm: bool = False  # the runtime keeps warm spares for these trials (prewarm)
+
+    def trials_at_once(self, flag: int | None = None) -> tuple[int, str]:
+        """How many trials tune runs at once, and why when it was not asked: --parallel, else
+        tuning.parallel, else `auto` (what the runtime's CPUs and memory hold for the trials'
+        limits, less a CPU for the warm spares); a ladder climbs one rung at a time."""
+        settings = self.config.tuning
+        if settings.strategy == "escalate":
+            return 1, ""
+        if flag or settings.parallel:
+            return int(flag or settings.parallel or 1), ""
+        room, limits = self.runtime.capacity(), self.config.resources
+        memory = memory_bytes(limits.memory) if limits.memory else None
+        spare = 1 if self.warm and room.cpus > 1 else 0
+        at_once = auto_parallel(room.cpus, room.memory, limits.cpus, memory, spare_cpus=spare)
+        left = f"; {room.cpus} CPUs, one left to the warm spares" if spare else ""
+        return at_once, f" (tuning.parallel: auto{left})"
 
     def describe(self) -> str:
         where = f" in {self.image}" if self.runtime.name == "docker" else ""
@@ -72,7 +90,8 @@ def make_plan(ctx: RunContext) -> TrialPlan:
     traced = trace_imports(source, found.entrypoint)
     declared = declared_requirements(source)
     runtime, env = environment_for(ctx, found, traced, declared, config, inspected.environment)
-    if found.framework in WARM_MODULES and env.launcher:  # a launcher: the harness is there
+    warm = found.framework in WARM_MODULES and bool(env.launcher)  # the harness is there
+    if warm:
         runtime.prewarm(WARM_MODULES[found.framework], env.python)
     return TrialPlan(
         config=config,
@@ -84,6 +103,7 @@ def make_plan(ctx: RunContext) -> TrialPlan:
         launcher=env.launcher,
         knobs=inspected.knobs,
         inject_checkpoints=inspected.inject_checkpoints,
+        warm=warm,
     )
 
 

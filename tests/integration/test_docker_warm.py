@@ -340,17 +340,56 @@ def test_ctrl_c_as_the_next_spare_is_asked_for_leaves_no_container(
     assert runtime.client.containers.list(all=True, filters={"name": spec.name}) == []
 
 
-def test_the_next_spare_is_made_once_the_trial_logged_its_first_epoch(
+def _cpu_weight(runtime: DockerRuntime, container_id: str) -> str:
+    """The container's CPU weight as its cgroup says (cgroup v2, else v1's shares)."""
+    read = (
+        "cat /sys/fs/cgroup/cpu.weight 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.shares "
+        "2>/dev/null || cat /sys/fs/cgroup/cpu,cpuacct/cpu.shares"
+    )
+    done = runtime.client.containers.get(container_id).exec_run(["sh", "-c", read])
+    assert done.exit_code == 0, done.output
+    return str(done.output.decode().strip())
+
+
+def test_the_next_spare_has_the_lowest_cpu_weight_until_the_trial_logged_an_epoch(
     runtime: DockerRuntime, make_spec: MakeSpec
 ) -> None:
     script = """
         import time, training
-        time.sleep(2)
+        time.sleep(6)
         training.log_epoch(1, accuracy=0.5)
-        time.sleep(30)
+        time.sleep(60)
     """
-    handle = runtime.start(make_spec(script))
-    time.sleep(1.5)
-    assert runtime._spares.spare is None  # the trial is still starting up: nothing competes
-    assert runtime._spares.settled(30) is not None
-    runtime.remove(handle)
+    first = runtime.start(make_spec(script))
+    assert _until(lambda: runtime._spares.spare is not None)  # made at once
+    spare = runtime._spares.spare
+    assert spare is not None and spare.shares is not None
+    cold = _cpu_weight(runtime, first.id)
+    low = _cpu_weight(runtime, str(spare.container.id))
+    assert low in ("1", "2") and low != cold  # the lowest weight (v2), or shares (v1)
+    assert runtime._spares.settled(30) is spare and spare.shares is None  # after epoch 1
+    assert _cpu_weight(runtime, str(spare.container.id)) == cold
+    runtime.remove(first)
+    second = runtime.start(make_spec("import time\ntime.sleep(60)"))
+    assert second.id == spare.container.id
+    assert _cpu_weight(runtime, second.id) == cold
+    runtime.remove(second)
+
+
+def test_two_trials_at_once_both_start_warm_from_two_spares_and_fewer_are_kept_after(
+    runtime: DockerRuntime, make_spec: MakeSpec
+) -> None:
+    runtime.keep_spares(2)  # tune: one spare per trial at once
+    _, status = _run(runtime, make_spec("print('cold')"))
+    assert status.ok
+    assert _until(lambda: runtime._spares.settled(60) is not None and runtime._spares.waiting == 2)
+    spares = {str(s.container.id) for s in runtime._spares._spares}
+    both = [runtime.start(make_spec("import time\ntime.sleep(3)")) for _ in range(2)]
+    assert {h.id for h in both} == spares  # neither trial started cold
+    assert all(runtime.wait(h, timeout=60).ok for h in both)
+    for handle in both:
+        runtime.remove(handle)
+    assert _until(lambda: runtime._spares.waiting == 2)  # made again while they ran
+    runtime.keep_spares(1)  # fewer at once: the extra spare is removed with its folder
+    assert runtime._spares.waiting == 1
+    assert len(list((make_spec("").workdir.parents[1]).glob(".spare-*"))) == 1

@@ -392,10 +392,9 @@ def test_local_warm_hands_the_trial_to_the_spare_and_keeps_one_ready(make_spec: 
     (spec.workdir / "sibling.py").write_text("VALUE = 42\n")
     handle = runtime.start(spec)
     assert handle.id == str(spare.pid)  # the warm interpreter became the trial
+    assert runtime._spare is not None and runtime._spare.pid != spare.pid  # the next one waits
     status = runtime.wait(handle, timeout=30)
     runtime.remove(handle)
-    runtime._maker.settle(30)  # made once the trial was past its start-up (here: its end)
-    assert runtime._spare is not None and runtime._spare.pid != spare.pid  # the next one waits
     assert status.code == 4 and classify(status) == "code_error"
     assert "main 42 ['--flag']" in spec.log_path.read_text()
 

@@ -285,6 +285,12 @@ def test_auto_parallel_is_what_cpus_and_memory_hold(
     assert auto_parallel(cpus, memory, trial_cpus, trial_memory) == expected
 
 
+@pytest.mark.parametrize(("cpus", "expected"), [(2, 1), (1, 1), (8, 7), (4, 3)])
+def test_auto_parallel_leaves_a_cpu_to_the_warm_spares(cpus: int, expected: int) -> None:
+    assert auto_parallel(cpus, None, None, None, spare_cpus=1) == expected
+    assert auto_parallel(cpus, None, 2.0, None, spare_cpus=1) == max(1, (cpus - 1) // 2)
+
+
 @pytest.mark.parametrize("value", [0, -1, 65, 1.5, True, "2", None])
 def test_parallel_bounds_refuse(value: object) -> None:
     message = refused({"parallel": value})

@@ -1,13 +1,15 @@
-"""When the next warm spare is made: once the trial just started is past its start-up.
+"""The next warm spare is made while a trial starts, and may only use idle CPU until that
+trial is past its start-up.
 
-A spare importing TensorFlow (seconds of CPU) while the trial it follows starts up slows that
-start-up: the process start, imports, data, model build and tracing are one thread's work
-on the critical path, and on a small machine the import takes CPU from it (measured on 2
-cores, bench/warm_start.py: a spare made at once, 1.9 s of start-up; made at the first
-epoch, 0.85 s, and the trial's whole time shorter too). So the runtimes make the spare from
-a background thread once the trial logged its first epoch (epochs.jsonl in its output
+A spare importing TensorFlow (seconds of CPU) takes CPU from the trial it follows if both
+run at the same weight: the trial's start-up (process start, imports, data, model build,
+tracing) is one thread's work on the critical path. So the docker runtime makes the spare
+from a background thread as soon as the trial started, at the lowest CPU weight, and gives
+it the default weight once the trial logged its first epoch (epochs.jsonl in its output
 folder), ended, or SPARE_AFTER_SECONDS passed (a script that logs no epochs), whichever
-comes first. The spare then imports while the trial trains.
+comes first. Measured on 2 cores, bench/warm_start.py, a 1-minute load of 2-3 from other
+jobs: start-up with the spare made at once at the default weight 1.9 s, made only after the
+first epoch 1.2-1.55 s, made at once at the lowest weight until then 0.97-1.04 s.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _ALIVE_EVERY = 5  # ask whether the trial still runs every this many polls (an e
 
 
 class SpareMaker:
-    """One background thread at a time that makes the next spare after a trial's start-up."""
+    """One background thread at a time: makes the next spare, then waits for the start-up
+    of the trial that was just started and calls its follow-up (the spare's full weight)."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -37,44 +40,52 @@ class SpareMaker:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    @property
-    def busy(self) -> bool:
-        """A spare is being waited for or made."""
-        with self._lock:
-            return self._thread is not None
-
-    def after_startup(
-        self, output_dir: Path, running: Callable[[], bool], make: Callable[[], None]
+    def start(
+        self,
+        output_dir: Path,
+        running: Callable[[], bool],
+        make: Callable[[], None],
+        then: Callable[[], None],
     ) -> bool:
-        """Call `make` once the trial (its output folder; whether it still runs) is past its
-        start-up; False, and nothing done, when a spare is on its way already."""
+        """In the background: `make`, then `then` once the trial (its output folder; whether
+        it still runs) is past its start-up. False, and nothing done, when busy already."""
         with self._lock:
             if self._thread is not None:
                 return False
             self._stop.clear()
             thread = threading.Thread(
-                target=self._run, args=(output_dir, running, make), name=self._name, daemon=True
+                target=self._run,
+                args=(output_dir, running, make, then),
+                name=self._name,
+                daemon=True,
             )
             self._thread = thread
         thread.start()
         return True
 
     def settle(self, timeout: float | None = None) -> None:
-        """Wait until the spare on its way was made (or given up)."""
+        """Wait until the thread is done (the spare made and at full weight, or given up)."""
         with self._lock:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
 
     def stop(self, timeout: float | None = 60.0) -> None:
-        """Stop waiting for a start-up; let a spare being made be made (its owner discards it)."""
+        """Stop waiting for a start-up; a spare being made is made (its owner discards it)."""
         self._stop.set()
         self.settle(timeout)
 
-    def _run(self, output_dir: Path, running: Callable[[], bool], make: Callable[[], None]) -> None:
+    def _run(
+        self,
+        output_dir: Path,
+        running: Callable[[], bool],
+        make: Callable[[], None],
+        then: Callable[[], None],
+    ) -> None:
         try:
+            make()
             if self._await(output_dir, running):
-                make()
+                then()
         except Exception:  # a spare is an optimisation: never an error of the trial
             log.warning("no warm spare for the next trial", exc_info=True)
         finally:
@@ -86,11 +97,11 @@ class SpareMaker:
         deadline = time.monotonic() + SPARE_AFTER_SECONDS
         polls = 0
         while time.monotonic() < deadline:
+            if os.path.lexists(output_dir / EPOCHS_FILE):
+                return True
             if self._stop.wait(_POLL_SECONDS):
                 return False
             polls += 1
-            if os.path.lexists(output_dir / EPOCHS_FILE):
-                return True
             if polls % _ALIVE_EVERY == 0 and not running():
                 return True
         return not self._stop.is_set()

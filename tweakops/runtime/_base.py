@@ -157,6 +157,11 @@ class Runtime(ABC):
         backend can (the local and docker runtimes do); the base version does nothing."""
         return None
 
+    def keep_spares(self, count: int) -> None:
+        """How many warm spares prewarm() keeps: one per trial at once (the docker runtime;
+        the local one keeps one spare process); the base version does nothing."""
+        return None
+
     def close(self) -> None:
         """Let go of what prewarm() keeps (a spare process or container); idempotent."""
         return None

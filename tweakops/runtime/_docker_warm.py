@@ -1,6 +1,8 @@
 """Warm spares for the docker runtime: a container that has imported the framework (Keras and
 TensorFlow: seconds) while the previous trial trains, and becomes the next trial. It is made
-once that trial is past its start-up (_after_startup: its first epoch record).
+as that trial starts, at the lowest CPU weight until the trial is past its start-up (its
+first epoch record: _after_startup), then at the weight every container has. With trials at
+once, one spare per trial at once is kept (keep()), so that no slot's next trial starts cold.
 
 One container still runs exactly one trial attempt and is never reused: a spare is created
 with the sandbox a trial of the same spec gets (_docker_container.sandbox_options: image,
@@ -26,6 +28,7 @@ a spare is next made or a runtime that made spares closes (a resumed run's proce
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -72,6 +75,7 @@ TRIAL_LABEL = "tweakops.trial"  # the one label of a trial spec a spare cannot k
 SPARE_NAME_PREFIX = "tweakops-spare-"
 WARM_SCRIPT = "/opt/tweakops/training/_warm.py"  # docker/Dockerfile: training/ in /opt/tweakops
 _NO_WARM_CODES = (1, 2)  # python: an uncaught error, or a script it cannot open
+LOW_SHARES = 2  # the lowest CPU weight: a spare's until its trial is past its start-up
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Spare:
     folder: Path  # its own folder, until it takes a trial's
     key: SpareKey
     owner: int  # the owner lock's descriptor; -1 once released
+    shares: int | None = None  # the CPU shares it is still to get (made at the lowest)
 
 
 def spare_key(spec: TrialSpec, trial: Path, user: str) -> SpareKey:
@@ -121,14 +126,16 @@ def import_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class WarmSpares:
-    """At most one spare container, for the next trial like the last one started; thread-safe."""
+    """Up to keep() spare containers (one by default), for the next trials like the last one
+    started; thread-safe."""
 
     def __init__(self, client: DockerClient, user: str) -> None:
         self._client, self._user = client, user
         self._lock = threading.Lock()
         self._modules: tuple[str, ...] = ()
         self._python = "python"
-        self._spare: Spare | None = None
+        self._spares: list[Spare] = []
+        self._keep = 1  # spares to keep: one per trial at once
         self._maker = SpareMaker("warm-spare")
         self._used = False  # spares were wanted once: close() looks for orphans
         self._broken: set[str | None] = set()  # images whose spare ended on its own
@@ -137,13 +144,19 @@ class WarmSpares:
         """Import `modules` ahead of trials run by `python`; () turns warm spares off."""
         with self._lock:
             changed = (tuple(modules), python) != (self._modules, self._python)
-            stale = self._spare if changed else None
-            if changed:
-                self._spare = None
+            stale, self._spares = (self._spares, []) if changed else ([], self._spares)
             self._modules, self._python = tuple(modules), python
             self._used = self._used or bool(modules)
-        if stale is not None:
-            self._discard(stale)
+        for spare in stale:
+            self._discard(spare)
+
+    def keep(self, count: int) -> None:
+        """Keep `count` spares (one per trial at once); extra waiting ones are removed."""
+        with self._lock:
+            self._keep = max(1, count)
+            extra, self._spares = self._spares[self._keep :], self._spares[: self._keep]
+        for spare in extra:
+            self._discard(spare)
 
     def close(self) -> None:
         """No more spares; the waiting one is removed with its folder, and so are those a
@@ -168,16 +181,17 @@ class WarmSpares:
         """The waiting spare, now holding the trial's folder, handed to the container user and
         named as the trial; None (no spare kept) when the trial must start cold."""
         with self._lock:
-            spare, self._spare = self._spare, None
+            spare = self._spares.pop(0) if self._spares else None
         if spare is None:
             return None
         if spare.key != spare_key(spec, trial, self._user) or not self._alive(spare):
             self._discard(spare)
             return None
         try:
+            self._raise(spare)  # a trial never runs at the spare's low weight
             move_trial_into(trial, spare.folder)
-        except OSError as exc:
-            log.warning("cannot move %s into a warm spare (%s): starting it cold", trial, exc)
+        except (*TRANSPORT_ERRORS, OSError) as exc:  # the trial's files are where they were
+            log.warning("cannot hand %s to a warm spare (%s): it starts cold", trial, exc)
             self._discard(spare)
             return None
         try:
@@ -210,36 +224,70 @@ class WarmSpares:
             spare.owner = -1
 
     def refill(self, spec: TrialSpec, trial: Path, container_id: str) -> None:
-        """After a trial started: a spare for the next one like it, unless one is there or on
-        its way, made once this trial is past its start-up (_after_startup); it imports while
-        the trial trains. Failing to make one only means a cold start."""
+        """After a trial started: spares for the next ones like it, up to keep(), unless they
+        are there or on their way, made in the background at once, at full CPU weight only once
+        this trial is past its start-up (_after_startup). Failing to make one only means a cold
+        start."""
         with self._lock:
-            if self._spare is not None:
+            if len(self._spares) >= self._keep:
                 return
-        self._maker.after_startup(
+        self._maker.start(
             spec.output_dir,
             lambda: self._running(container_id),
             lambda: self._make(spec, trial),
+            self._raise_waiting,
         )
 
     def settled(self, timeout: float | None = None) -> Spare | None:
-        """The spare, once the one on its way (if any) was made."""
+        """The spare, once the one on its way (if any) was made and given its full weight."""
         self._maker.settle(timeout)
         return self.spare
 
     def _make(self, spec: TrialSpec, trial: Path) -> None:
-        spare = None
+        """Make spares one after the other until keep() wait."""
         try:
             key = spare_key(spec, trial, self._user)
             self._clear_stale()
-            spare = self._create(spec, key, trial.parent)
+            while self._short_of(key):
+                spare = self._create(spec, key, trial.parent)
+                with self._lock:
+                    kept = self._short_of(key, locked=True)
+                    if kept:
+                        self._spares.append(spare)
+                if not kept:  # closed or reconfigured meanwhile
+                    self._discard(spare)
         except (*TRANSPORT_ERRORS, OSError) as exc:
             log.warning("no warm spare for the next trial (%s): it starts cold", first_line(exc))
+
+    def _short_of(self, key: SpareKey, locked: bool = False) -> bool:
+        """Whether fewer than keep() spares wait and spares for `key` are still wanted."""
+        with contextlib.nullcontext() if locked else self._lock:
+            return len(self._spares) < self._keep and self.runs_key(key)
+
+    def _raise_waiting(self) -> None:
+        """The waiting spares at full CPU weight (take() does it for one taken before)."""
         with self._lock:
-            if spare is not None and self._spare is None and self.runs_key(spare.key):
-                self._spare, spare = spare, None
-        if spare is not None:  # closed or reconfigured meanwhile
-            self._discard(spare)
+            waiting = list(self._spares)
+        for spare in waiting:
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                self._raise(spare)
+
+    def _raise(self, spare: Spare) -> None:
+        """Give a spare made at the lowest CPU weight the weight of any container."""
+        if spare.shares is not None:
+            spare.container.update(cpu_shares=spare.shares)
+            spare.shares = None
+
+    @functools.cached_property
+    def _default_shares(self) -> int | None:
+        """CPU shares that give a container the weight of one made without any: 1024 on
+        cgroup v1; on v2, 2598 (Docker turns shares into weight 1 + (s - 2) * 9999 / 262142:
+        100, the default). None when the engine does not say: spares run at full weight."""
+        try:
+            version = str(self._client.info().get("CgroupVersion", ""))
+        except TRANSPORT_ERRORS:
+            return None
+        return {"1": 1024, "2": 2598}.get(version)
 
     def _running(self, container_id: str) -> bool:
         try:
@@ -253,9 +301,15 @@ class WarmSpares:
 
     @property
     def spare(self) -> Spare | None:
-        """The waiting spare, if any (for tests and the curious)."""
+        """The first waiting spare, if any (for tests and the curious)."""
         with self._lock:
-            return self._spare
+            return self._spares[0] if self._spares else None
+
+    @property
+    def waiting(self) -> int:
+        """How many spares wait."""
+        with self._lock:
+            return len(self._spares)
 
     def _create(self, spec: TrialSpec, key: SpareKey, trials: Path) -> Spare:
         folder = make_spare_folder(trials)
@@ -274,15 +328,17 @@ class WarmSpares:
                 let_go(owner, folder)
             remove_spare_folder(folder)
             raise
-        return Spare(container, folder, key, owner)
+        return Spare(container, folder, key, owner, self._default_shares)
 
     def _options(self, spec: TrialSpec, key: SpareKey, folder: Path) -> dict[str, Any]:
         """A trial's sandbox (the same function makes it), with the spare's folder and name."""
         inside = PurePosixPath(MOUNT_POINT)
         job, owner = str(inside / JOB_FILE), str(inside / OWNER_FILE)
         command = [self._python, "-u", WARM_SCRIPT, "--job-file", job, "--owner", owner]
+        low = {"cpu_shares": LOW_SHARES} if self._default_shares is not None else {}
         return {
             **sandbox_options(spec, self._user),
+            **low,
             "command": [*command, *self._modules],
             "name": SPARE_NAME_PREFIX + folder.name.removeprefix(SPARE_PREFIX),
             "working_dir": str(inside),

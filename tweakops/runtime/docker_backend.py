@@ -89,16 +89,17 @@ class DockerRuntime(Runtime):
         return self._user
 
     def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
-        """Keep one spare container with `modules` imported for the next `python X.py` trial.
-
-        After a trial starts, a spare with that trial's sandbox imports while it trains; the
-        next trial like it becomes that spare instead of a fresh container, one container per
-        attempt still (tweakops/runtime/_docker_warm.py). Needs the image's training/_warm.py.
-        """
+        """Keep spare containers (keep_spares(): one per trial at once) with `modules` imported
+        for the next `python X.py` trials: each, made with a trial's sandbox while it trains,
+        becomes the next trial like it, one container per attempt still (_docker_warm.py).
+        Needs the image's training/_warm.py."""
         self._spares.configure(modules, python)
 
+    def keep_spares(self, count: int) -> None:
+        self._spares.keep(count)
+
     def close(self) -> None:
-        """Remove the waiting spare (also done when this runtime is collected or we exit)."""
+        """Remove the waiting spares (also done when this runtime is collected or we exit)."""
         self._spares.close()
 
     def start(self, spec: TrialSpec) -> Handle:

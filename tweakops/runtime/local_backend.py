@@ -30,7 +30,6 @@ import training._warm as warm_module
 from tweakops.errors import TrialFailed
 from tweakops.pids import pid_alive
 from tweakops.redact import is_secret_name
-from tweakops.runtime._after_startup import SpareMaker
 from tweakops.runtime._base import ExitStatus, Handle, Runtime, State, TrialSpec
 from tweakops.runtime._reaper import kill_descendants
 from tweakops.runtime._trial_folder import open_log
@@ -69,15 +68,13 @@ class LocalRuntime(Runtime):
         self._warm: tuple[str, ...] = ()  # modules a spare interpreter imports ahead of time
         self._warm_python = sys.executable  # the interpreter the spare runs
         self._spare: subprocess.Popen[bytes] | None = None
-        self._maker = SpareMaker("warm-interpreter")  # the next spare, after a start-up
 
     def prewarm(self, modules: Sequence[str], python: str = "python") -> None:
         """Keep one interpreter with `modules` imported, ready for the next `python X.py`.
 
-        A Keras trial then starts without its 5-10 s TensorFlow import: the next spare is
-        started once a trial is past its start-up and imports while it trains (see
-        training/_warm.py and _after_startup). `python` is the trials' interpreter (a
-        venv's, for a repository with requirements of its own).
+        A Keras trial then starts without its 5-10 s TensorFlow import: the spare imports
+        while the previous trial trains (see training/_warm.py). `python` is the
+        trials' interpreter (a venv's, for a repository with requirements of its own).
         """
         executable = _executable(python)
         with self._lock:
@@ -92,7 +89,6 @@ class LocalRuntime(Runtime):
 
     def close(self) -> None:
         """Stop keeping a spare interpreter: the one waiting ends (it also ends with us)."""
-        self._maker.stop()
         with self._lock:
             spare, self._spare, self._warm = self._spare, None, ()
         if spare is not None:
@@ -119,8 +115,7 @@ class LocalRuntime(Runtime):
         if warm is not None:
             with self._lock:
                 self._children[warm.pid] = warm
-            alive = warm.poll
-            self._maker.after_startup(output, lambda: alive() is None, self._refill)
+            self._refill()
             return Handle(self.name, str(warm.pid))
         try:
             with open_log(spec.log_path) as log:

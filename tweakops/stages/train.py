@@ -17,6 +17,7 @@ def train(ctx: RunContext, again: bool = False) -> Trained:
     """Run trial 0; a rerun keeps a finished trial 0 unless `again`, and resumes a lost one."""
     plan = make_plan(ctx)
     ctx.console.say(f"    trials run on {plan.describe()}")
+    plan.runtime.keep_spares(plan.trials_at_once()[0])  # ready for tune's first trials at once
     existing = {t.number: t for t in ctx.store.trials(ctx.run.id)}.get(0)
     if existing and existing.status == TrialStatus.RUNNING and not again:
         record = resume_trial(ctx, plan, existing, plan.config.time_budget)

@@ -10,12 +10,10 @@ from tuning import (
     StopRules,
     TrialControl,
     TuneOutcome,
-    auto_parallel,
     open_study,
     run_ladder,
     run_study,
 )
-from tweakops.config import memory_bytes
 from tweakops.context import RunContext
 from tweakops.plan import TrialPlan, make_plan
 from tweakops.records import TrialRecord
@@ -31,11 +29,8 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
     plan = make_plan(ctx)
     config = plan.config
     settings = config.tuning
-    if settings.strategy == "escalate":
-        at_once, auto = 1, ""  # a ladder climbs one rung at a time
-    else:
-        at_once = parallel or settings.parallel or _machine_parallel(plan)
-        auto = "" if parallel or settings.parallel else " (tuning.parallel: auto)"
+    at_once, auto = plan.trials_at_once(parallel)
+    plan.runtime.keep_spares(at_once)
     ctx.console.say(
         f"    trials run on {plan.describe()}, {at_once} at once{auto} ({settings.strategy})"
     )
@@ -70,7 +65,7 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
             settings.storage or ctx.store.storage_url,
             settings.study or f"tweakops-{ctx.run.id}",
             settings.seed if seed is None else seed,
-            startup_trials=min(10, max(2, config.max_trials // 3)),
+            startup_trials=min(4, max(2, config.max_trials // 3)),  # random, then TPE
             pruning=settings.pruning,
         )
         outcome = run_study(
@@ -87,14 +82,6 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
     if not (ctx.folder / PLOT_FILE).exists():
         on_result(outcome.history[0])  # no tuning trial ran: the plot shows trial 0
     return _conclude(ctx, plan, outcome, settings.strategy)
-
-
-def _machine_parallel(plan: TrialPlan) -> int:
-    """`tuning.parallel: auto`: what the runtime's CPUs and memory hold for these limits."""
-    room = plan.runtime.capacity()
-    limits = plan.config.resources
-    trial_memory = memory_bytes(limits.memory) if limits.memory else None
-    return auto_parallel(room.cpus, room.memory, limits.cpus, trial_memory)
 
 
 def _conclude(ctx: RunContext, plan: TrialPlan, outcome: TuneOutcome, strategy: str) -> Tuned:
