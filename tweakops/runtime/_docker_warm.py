@@ -248,10 +248,13 @@ class WarmSpares:
         try:
             key = spare_key(spec, trial, self._user)
             self._clear_stale()
-            while self._short_of(key):
+            while True:
+                with self._lock:
+                    if not self._short_of(key):
+                        return
                 spare = self._create(spec, key, trial.parent)
                 with self._lock:
-                    kept = self._short_of(key, locked=True)
+                    kept = self._short_of(key)
                     if kept:
                         self._spares.append(spare)
                 if not kept:  # closed or reconfigured meanwhile
@@ -259,10 +262,9 @@ class WarmSpares:
         except (*TRANSPORT_ERRORS, OSError) as exc:
             log.warning("no warm spare for the next trial (%s): it starts cold", first_line(exc))
 
-    def _short_of(self, key: SpareKey, locked: bool = False) -> bool:
-        """Whether fewer than keep() spares wait and spares for `key` are still wanted."""
-        with contextlib.nullcontext() if locked else self._lock:
-            return len(self._spares) < self._keep and self.runs_key(key)
+    def _short_of(self, key: SpareKey) -> bool:
+        """(lock held) Fewer than keep() spares wait, and spares for `key` are still wanted."""
+        return len(self._spares) < self._keep and self.runs_key(key)
 
     def _raise_waiting(self) -> None:
         """The waiting spares at full CPU weight (take() does it for one taken before)."""
