@@ -6,6 +6,7 @@ is fast.
 
 from training._architecture import CNN_DEFAULTS, cnn_knobs, keras_cnn
 from training._keras import keras_callbacks
+from training._params import USED_FILE as PARAMS_USED_FILE
 from training._params import param, params
 from training._paths import checkpoint_dir, output_dir, write_metric
 from training._sklearn import SklearnCheckpoint
@@ -14,6 +15,7 @@ from training.metric import read_metric
 
 __all__ = [
     "CNN_DEFAULTS",
+    "PARAMS_USED_FILE",
     "SklearnCheckpoint",
     "checkpoint_dir",
     "cnn_knobs",

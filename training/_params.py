@@ -1,4 +1,9 @@
-"""Hyperparameters handed to the entrypoint as a JSON file (env TWEAKOPS_PARAMS)."""
+"""Hyperparameters handed to the entrypoint as a JSON file (env TWEAKOPS_PARAMS).
+
+In a trial, every value param() hands out is also written to output_dir()/params_used.json,
+defaults included: trial 0 is how the host learns what the code trains with when nobody
+changes anything (the values tuning grows its first trial from).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from training._paths import OUTPUT_ENV, output_dir
+from training.files import atomic_write
+
 PARAMS_ENV = "TWEAKOPS_PARAMS"
+USED_FILE = "params_used.json"
 
 T = TypeVar("T")
 
@@ -45,8 +54,22 @@ def params() -> dict[str, Any]:
 
 def param(name: str, default: T) -> T:
     """params()[name] or `default`, cast to the type of `default` when it is bool/int/float/str."""
-    value = params().get(name, default)
-    return cast(T, _cast(name, value, default))
+    value = _cast(name, params().get(name, default), default)
+    _record(name, value)
+    return cast(T, value)
+
+
+_used: dict[str, Any] = {}  # what param() handed out in this process, as in USED_FILE
+
+
+def _record(name: str, value: Any) -> None:
+    """Add `name` to params_used.json, in a trial only (run by hand, nothing is written)."""
+    if not os.environ.get(OUTPUT_ENV) or not isinstance(value, bool | int | float | str):
+        return
+    if name in _used and _used[name] == value:
+        return
+    _used[name] = value
+    atomic_write(output_dir() / USED_FILE, json.dumps(_used, sort_keys=True) + "\n")
 
 
 def _cast(name: str, value: Any, default: Any) -> Any:

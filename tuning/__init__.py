@@ -1,5 +1,6 @@
 """tuning/ decides: search spaces, the Optuna loop, stop rules. It never runs a trial itself."""
 
+from tuning.prior import grown, is_size
 from tuning.settings import Pruning, TuningSettings, auto_parallel
 from tuning.space import ParamSpec, SpaceError, parse_space
 from tuning.stop import Observation, StopRules, Verdict, best_of, judge
@@ -18,6 +19,8 @@ __all__ = [
     "Verdict",
     "auto_parallel",
     "best_of",
+    "grown",
+    "is_size",
     "judge",
     "open_study",
     "parse_space",

@@ -5,6 +5,7 @@ tuning:
   seed: 0                     # the sampler's seed (optuna)
   patience: 5                 # stop ("stalled") after 5 finished trials with no new best
   pruning: {metric: val_accuracy, warmup_epochs: 2, startup_trials: 2}   # or false
+  grow_first: true            # trial 1 = trial 0 with every size knob at its top (optuna)
   parallel: auto              # trials at once: auto (default) = what the machine allows
   storage: postgresql://tweakops@db.example.org/studies   # default: the run store
   study: digits-cnn           # the study's name on a shared storage
@@ -26,7 +27,17 @@ from tweakops.sections import check_section
 STRATEGIES: tuple[str, ...] = ("optuna", "escalate")
 AUTO = "auto"  # tuning.parallel: as many trials at once as the machine allows
 MOST_AT_ONCE = 8  # what `auto` never goes above (a study's sampler learns from finished trials)
-TUNING_KEYS = ("strategy", "seed", "patience", "pruning", "parallel", "storage", "study", "ladder")
+TUNING_KEYS = (
+    "strategy",
+    "seed",
+    "patience",
+    "pruning",
+    "grow_first",
+    "parallel",
+    "storage",
+    "study",
+    "ladder",
+)
 PRUNING_KEYS = ("metric", "warmup_epochs", "startup_trials")
 _STORAGE = re.compile(r"^(postgresql(\+\w+)?|mysql(\+\w+)?|sqlite)://", re.IGNORECASE)
 _PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@|[?&]password=", re.IGNORECASE)
@@ -49,6 +60,7 @@ class TuningSettings:
     seed: int = 0
     patience: int | None = None  # None: no "stalled" rule
     pruning: Pruning | None = Pruning()
+    grow_first: bool = True  # the first tuned trial grows trial 0 (tuning/prior.py)
     parallel: int | None = None  # None: "auto", what the machine allows (auto_parallel)
     storage: str | None = None  # None: the run store's SQLite database
     study: str | None = None  # None: one study per run
@@ -121,6 +133,12 @@ def _whole(value: object, where: str, low: int, high: int) -> int:
             f"{where} must be a whole number from {low} to {high}, got {quoted(value)}"
         )
     return int(value)
+
+
+def _flag(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {quoted(value)}")
+    return value
 
 
 def _patience(value: object, where: str) -> int | None:
@@ -205,6 +223,7 @@ _PARSERS: dict[str, Any] = {
     "strategy": _strategy,
     "seed": _seed,
     "patience": _patience,
+    "grow_first": _flag,
     "parallel": parse_parallel,
     "storage": _storage,
     "study": _study,

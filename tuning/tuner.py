@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,23 +166,28 @@ def run_study(
     on_result: OnResult | None = None,
     clock: Callable[[], float] = time.monotonic,
     owner: str = "",
+    first: Mapping[str, Any] | None = None,
 ) -> TuneOutcome:
     """Ask, evaluate (up to `parallel` at once), tell, until a stop rule fires.
 
-    Trials are tagged with `owner` (the run). Trials of this owner left RUNNING by a tuner
-    that died are finished first, with their own params; on a shared study the RUNNING
-    trials of other owners belong to live tuners elsewhere and are left alone. When a rule
-    fires, trials still running are cancelled (the threshold stops at once); so are lost
-    trials when a rule already holds on resume.
+    `first` fixes params of the first trial asked (tuning/prior.py; the sampler picks the
+    rest), enqueued only once a trial is needed. Trials are tagged with `owner` (the run).
+    Trials of this owner left RUNNING by a tuner that died are finished first, with their own
+    params; on a shared study the RUNNING trials of other owners belong to live tuners
+    elsewhere and are left alone. When a rule fires, trials still running are cancelled (the
+    threshold stops at once); so are lost trials when a rule already holds on resume.
     """
     start = clock()
     history = [baseline, *finished(study)]
     lost = _lost_trials(study, owner)
     distributions = {p.name: p.distribution() for p in space}
+    enqueue = [dict(first)] if first else []
 
     def next_control() -> TrialControl | None:
         if lost:
             return _revive(study, lost.pop(0))
+        if enqueue:
+            study.enqueue_trial(enqueue.pop())
         return _ask(study, distributions, owner) if space else None
 
     def refresh() -> None:

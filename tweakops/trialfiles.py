@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from training import PARAMS_USED_FILE
 from training.metric import MetricError as TrialMetricError
 from training.metric import parse_metric
 from tweakops.errors import MetricError, TweakopsError
@@ -129,6 +130,24 @@ def read_epochs(root: Path, output_dir: Path) -> list[dict[str, Any]]:
             if isinstance(record, dict) and isinstance(record.get("epoch"), int):
                 records.append(record)
     return records
+
+
+def read_params_used(root: Path, output_dir: Path) -> dict[str, Any]:
+    """The values a trial's param() calls handed out (params_used.json); {} when none or bad.
+
+    Written by the trial, so untrusted: only names and numbers, strings and booleans are kept.
+    """
+    try:
+        data = json.loads(read_head(root, output_dir / PARAMS_USED_FILE, TEXT_CAP))
+    except (FileNotFoundError, TrialFileRefused, NotADirectoryError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        name: value
+        for name, value in data.items()
+        if isinstance(name, str) and isinstance(value, bool | int | float | str)
+    }
 
 
 def trial_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

@@ -141,6 +141,39 @@ search_space:
     assert float((folder / "accuracy.txt").read_text()) == 0.95
 
 
+GROW_YAML = """\
+threshold: 0.9
+max_trials: 2
+search_space:
+  epochs: {type: int, low: 1, high: 4}
+  quality: [0.3, 0.5, 0.7]
+  epoch_seconds: [0.01, 0.05]
+"""
+
+
+def test_the_first_tuned_trial_grows_trial_zero_each_size_knob_at_its_top(
+    make_repo, cli: Cli
+) -> None:
+    done, snapshot = run_json(cli, str(repo_with(make_repo, GROW_YAML)))
+    assert done.returncode == EXIT_NOT_REACHED, done.stderr
+    trial0, trial1 = snapshot["trials"]
+    assert trial0["params"] == {}
+    # epochs is a size: its top; quality and epoch_seconds are not: what train.py used
+    assert trial1["params"] == {"epochs": 4, "quality": 0.5, "epoch_seconds": 0.05}
+    assert epochs_logged(trial1) == [1, 2, 3, 4]
+    (grown,) = [e for e in snapshot["events"] if e["kind"] == "first_trial_grown"]
+    assert grown["message"] == "the first trial grows trial 0: epochs 4"
+    assert grown["data"]["params"] == trial1["params"]
+
+
+def test_grow_first_false_leaves_the_first_trial_to_the_sampler(make_repo, cli: Cli) -> None:
+    yaml = GROW_YAML.replace("max_trials: 2", "max_trials: 2\ntuning: {grow_first: false}")
+    done, snapshot = run_json(cli, str(repo_with(make_repo, yaml)))
+    assert done.returncode == EXIT_NOT_REACHED, done.stderr
+    assert len(snapshot["trials"]) == 2
+    assert not [e for e in snapshot["events"] if e["kind"] == "first_trial_grown"]
+
+
 @pytest.mark.parametrize(
     ("yaml", "rule", "outcome", "wording", "statuses"),
     [

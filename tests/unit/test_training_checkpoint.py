@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+import training._params
 from training import (
+    CNN_DEFAULTS,
     SklearnCheckpoint,
     checkpoint_dir,
+    cnn_knobs,
     log_epoch,
     output_dir,
     param,
@@ -209,6 +212,29 @@ def test_invalid_params_file_is_a_clear_error(params_file: Path, content: str, w
     params_file.write_text(content)
     with pytest.raises(ValueError, match=what):
         params()
+
+
+def test_in_a_trial_the_values_param_hands_out_are_written_defaults_included(
+    params_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training._params, "_used", {})
+    monkeypatch.setenv("TWEAKOPS_OUTPUT", str(tmp_path / "out"))
+    params_file.write_text('{"epochs": 12}')
+    param("epochs", 5)
+    param("optimizer", "adam")
+    used = tmp_path / "out" / "params_used.json"
+    assert json.loads(used.read_text()) == {"epochs": 12, "optimizer": "adam"}
+    cnn_knobs(filters=16)  # the architecture's knobs are params too
+    assert json.loads(used.read_text()) == {**CNN_DEFAULTS, "filters": 16, "epochs": 12}
+
+
+def test_run_by_hand_param_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training._params, "_used", {})
+    monkeypatch.delenv("TWEAKOPS_OUTPUT", raising=False)
+    monkeypatch.delenv("TWEAKOPS_PARAMS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert param("epochs", 5) == 5
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_output_dir_is_the_env_folder_created_or_the_cwd(

@@ -380,6 +380,29 @@ def test_the_seed_makes_the_proposals_repeatable(tmp_path: Path) -> None:
     assert proposals("c", seed=1) != proposals("a", seed=0)
 
 
+def test_the_first_trial_takes_the_fixed_params_and_the_sampler_picks_the_rest(
+    storage: str,
+) -> None:
+    space = parse_space(
+        {"x": {"type": "float", "low": 0, "high": 1}, "n": {"type": "int", "low": 1, "high": 9}}
+    )
+    study = study_at(storage)
+    calls: list[tuple[int, dict[str, Any]]] = []
+    run_study(space, scripted({}, calls), rules(max_trials=3), study, BASELINE, first={"n": 9})
+    (first_number, first_params), (_, second_params) = calls
+    assert first_number == 1 and first_params["n"] == 9 and 0 <= first_params["x"] <= 1
+    assert study.trials[0].params == first_params  # the study knows it like any other trial
+    assert second_params != first_params
+
+
+def test_first_params_wait_in_no_study_when_trial_zero_already_decided(storage: str) -> None:
+    study = study_at(storage)
+    calls: list[tuple[int, dict[str, Any]]] = []
+    reached = Observation(0, {}, 0.95)
+    run_study(SPACE, scripted({}, calls), rules(), study, reached, first={"x": 1.0})
+    assert calls == [] and study.trials == []
+
+
 # --- resuming a dead tuner's study -----------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ def test_no_tuning_key_and_an_empty_one_give_the_defaults() -> None:
     defaults = TuningSettings()
     assert defaults.strategy == "optuna" and defaults.seed == 0 and defaults.parallel is None
     assert defaults.patience is None and defaults.pruning == Pruning()
+    assert defaults.grow_first is True
     assert defaults.storage is None and defaults.study is None and defaults.ladder == ()
 
 
@@ -49,6 +50,7 @@ tuning:
   seed: 7
   patience: 5
   pruning: {metric: val_loss_ratio, warmup_epochs: 3, startup_trials: 4}
+  grow_first: false
   parallel: 2
   storage: postgresql://tweakops@db.example.org/studies
   study: digits-cnn
@@ -63,6 +65,7 @@ tuning:
         seed=7,
         patience=5,
         pruning=Pruning(metric="val_loss_ratio", warmup_epochs=3, startup_trials=4),
+        grow_first=False,
         parallel=2,
         storage="postgresql://tweakops@db.example.org/studies",
         study="digits-cnn",
@@ -96,7 +99,7 @@ def test_an_unknown_key_is_named_with_the_allowed_ones() -> None:
     message = refused({"strategy": "optuna", "trials": 5})
     assert message == (
         "unknown key tuning.trials in tweakops.yaml: allowed are strategy, seed, patience, "
-        "pruning, parallel, storage, study, ladder"
+        "pruning, grow_first, parallel, storage, study, ladder"
     )
 
 
@@ -311,6 +314,12 @@ def test_patience_bounds_refuse(value: object) -> None:
     assert message == (
         f"tuning.patience in tweakops.yaml must be a whole number from 1 to 10000, got {value!r}"
     )
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, "true"])
+def test_grow_first_must_be_true_or_false(value: object) -> None:
+    message = refused({"grow_first": value})
+    assert message == f"tuning.grow_first in tweakops.yaml must be true or false, got {value!r}"
 
 
 @pytest.mark.parametrize("value", [-1, 2**31, 0.5, "0"])

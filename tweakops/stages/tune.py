@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import optuna
+
 from tuning import (
     Observation,
     StopRules,
     TrialControl,
     TuneOutcome,
+    grown,
+    is_size,
     open_study,
     run_ladder,
     run_study,
@@ -19,7 +23,8 @@ from tweakops.plan import TrialPlan, make_plan
 from tweakops.records import TrialRecord
 from tweakops.report.plots import PLOT_FILE, accuracy_plot
 from tweakops.results import Tuned, require_succeeded
-from tweakops.trials import execute_trial, publish_best, resume_trial
+from tweakops.trialfiles import read_params_used
+from tweakops.trials import execute_trial, publish_best, resume_trial, trial_folder
 from tweakops.vocabulary import FINISHED_TRIALS, RunStatus, TrialStatus
 
 
@@ -78,10 +83,32 @@ def tune(ctx: RunContext, seed: int | None = None, parallel: int | None = None) 
             parallel=at_once,
             on_result=on_result,
             owner=ctx.run.id,
+            first=_grown_first(ctx, plan, study),
         )
     if not (ctx.folder / PLOT_FILE).exists():
         on_result(outcome.history[0])  # no tuning trial ran: the plot shows trial 0
     return _conclude(ctx, plan, outcome, settings.strategy)
+
+
+def _grown_first(ctx: RunContext, plan: TrialPlan, study: optuna.Study) -> dict[str, Any]:
+    """A new study's first trial: trial 0's values, each size knob at its top (tuning/prior.py).
+
+    Trial 0's values are the knobs inspect found (as written) and what its param() calls
+    handed out (params_used.json, defaults included)."""
+    if not plan.config.tuning.grow_first or study.trials:
+        return {}
+    folder = trial_folder(ctx, 0)
+    trial0 = {knob.name: knob.default for knob in plan.knobs}
+    trial0.update(read_params_used(folder, folder / "output"))
+    first = grown(plan.space(), trial0)
+    if first:
+        sizes = ", ".join(f"{name} {value}" for name, value in first.items() if is_size(name))
+        ctx.event("first_trial_grown", f"the first trial grows trial 0: {sizes}", params=first)
+        ctx.console.say(
+            f"    the first trial grows trial 0: {sizes} (each size knob at its top, the rest "
+            "as trial 0; tuning.grow_first: false turns this off)"
+        )
+    return first
 
 
 def _conclude(ctx: RunContext, plan: TrialPlan, outcome: TuneOutcome, strategy: str) -> Tuned:
