@@ -1,13 +1,16 @@
 """A warm interpreter: imports the framework first, then becomes one trial.
 
     python -u /path/to/training/_warm.py [--job-file FILE --owner FILE] MODULE...
+    python /path/to/training/_warm.py --now SCRIPT ARG...   # a cold trial: no wait, no job
 
 Run by path with only the standard library, never as `-m training._warm`: nothing of the
 harness is imported, so a repository's own `training.py` is not shadowed (as autorun.py).
 It imports the modules (TensorFlow/Keras take 5-10 s), then waits for its job, a JSON object
 {"argv": ["train.py", ...], "cwd": ..., "env": {...}} (plus "log" on stdin), and becomes that
 trial: the trial's cwd, environment and argv, the script run as __main__, its folder first on
-sys.path; it exits like the script would, minus the interpreter's slow teardown.
+sys.path; it exits like the script would, minus the interpreter's slow teardown. With --now
+it is a cold trial that exits the same way: `python SCRIPT ARG...` in the cwd and environment
+it was started with (the docker runtime's trials that found no spare, trial 0 for one).
 
 Two ways to get the job:
 - stdin (the local runtime): one JSON line; the output goes to job["log"] and the environment
@@ -46,9 +49,15 @@ OWNER_FILE = ".tweakops-owner"  # the host's flock: the spare's owner is alive
 POLL_SECONDS = 0.02  # how often a spare looks for its job file
 OWNER_SECONDS = 1.0  # how often it asks whether its owner is still there
 _OPTIONS = ("--job-file", "--owner")
+NOW = "--now"  # run the script that follows at once, as a cold trial
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == [NOW] and len(argv) >= 2:
+        _drop_own_folder()
+        sys.argv = argv[1:]
+        sys.path.insert(0, os.path.dirname(os.path.realpath(sys.argv[0])))  # as `python X.py`
+        return _run(sys.argv[0])
     options, modules = _parse(argv)
     job_file, owner = options.get("--job-file"), options.get("--owner")
     _drop_own_folder()

@@ -24,6 +24,7 @@ import pytest
 from monitor import RestartPolicy, classify, supervise
 from tests.integration.docker_fixtures import SESSION, SESSION_LABEL, docker_runtime, harness_image
 from tweakops.runtime import ExitStatus, Handle, TrialSpec
+from tweakops.runtime._docker_container import WARM_SCRIPT
 from tweakops.runtime.docker_backend import DockerRuntime
 
 pytestmark = pytest.mark.docker
@@ -191,6 +192,18 @@ def test_exit_codes_and_kills_pass_through_warm_trials(
     status = runtime.wait(handle, timeout=30)
     assert status.code == 137 and classify(status) == "infrastructure"
     runtime.remove(handle)
+
+
+def test_a_trial_that_finds_no_spare_starts_cold_through_the_harness_and_ends_alike(
+    runtime: DockerRuntime, make_spec: MakeSpec
+) -> None:
+    spec = make_spec("import sys; print(sys.argv, __name__); raise SystemExit(4)")
+    handle, status = _run(runtime, spec, keep=True)  # the first trial: no spare yet
+    command = runtime.inspect_container(handle)["Config"]["Cmd"]
+    runtime.remove(handle)
+    assert command == ["python", WARM_SCRIPT, "--now", "train.py"]
+    assert status.code == 4 and classify(status) == "code_error"
+    assert spec.log_path.read_text() == "['train.py'] __main__\n"
 
 
 def test_a_mismatched_or_dead_spare_means_a_cold_start_and_is_removed(

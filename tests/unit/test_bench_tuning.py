@@ -34,6 +34,7 @@ from bench._tuning_setup import (
     ESCALATION,
     EXAMPLE,
     KT_BAYESIAN,
+    KT_CLASSES,
     KT_HYPERBAND,
     KT_RANDOM,
     LADDER,
@@ -362,13 +363,16 @@ def test_keras_tuners_arguments_per_oracle() -> None:
     space = space_specs(WIDE)
     assert most_epochs(space) == 20  # wide.yaml's epochs high
     assert tuner_kwargs("hyperband", 3, 30, space) == {
-        "seed": 3,
+        "seed": 4,
         "max_epochs": 20,
         "factor": 3,
         "hyperband_iterations": 1,
     }
-    assert tuner_kwargs("random", 3, 30, space) == {"seed": 3, "max_trials": 30}
-    assert tuner_kwargs("bayesian", 3, 30, space) == {"seed": 3, "max_trials": 30}
+    assert tuner_kwargs("random", 3, 30, space) == {"seed": 4, "max_trials": 30}
+    assert tuner_kwargs("bayesian", 3, 30, space) == {"seed": 4, "max_trials": 30}
+    # Keras Tuner takes a seed of 0 for none (a new random one each run): never hand it 0
+    seeds = [tuner_kwargs(o, s, 30, space)["seed"] for o in KT_CLASSES for s in range(5)]
+    assert 0 not in seeds and len(set(seeds)) == 5
     with pytest.raises(ValueError, match="oracle"):
         tuner_kwargs("grid", 3, 30, space)
     no_epochs = tuple(s for s in space if s.name != "epochs")

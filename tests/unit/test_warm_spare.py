@@ -192,6 +192,60 @@ def test_a_spare_started_without_secrets_gets_the_trials_variables_from_its_job(
     assert out == "0.1\n"
 
 
+# ---- training/_warm.py --now: a cold trial that exits like a warm one ---------------------
+
+
+def _now(folder: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    (folder / "src" / "train.py").write_text(textwrap.dedent(script))
+    return subprocess.run(
+        [sys.executable, WARM, "--now", "train.py", *args],
+        cwd=folder / "src",
+        env={"PATH": os.environ["PATH"], "LR": "0.1"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_now_runs_the_script_as_python_would_in_the_cwd_and_env_it_was_given(
+    trial: Path,
+) -> None:
+    (trial / "src" / "helper.py").write_text("VALUE = 'from the script folder'\n")
+    done = _now(
+        trial,
+        """
+        import atexit, os, sys, threading
+        import helper
+        atexit.register(lambda: print("atexit ran"))
+        unclosed = open("accuracy.txt", "w")
+        unclosed.write("0.9")  # never closed: flushed on the way out all the same
+        print("argv", sys.argv, os.environ["LR"], helper.VALUE, __name__)
+        """,
+        "--flag",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "argv ['train.py', '--flag'] 0.1 from the script folder __main__\natexit ran\n"
+    )
+    assert (trial / "src" / "accuracy.txt").read_text() == "0.9"
+
+
+@pytest.mark.parametrize(
+    ("ending", "code", "stderr"),
+    [("pass", 0, ""), ("raise SystemExit(3)", 3, ""), ("raise SystemExit('no')", 1, "no\n")],
+)
+def test_now_exits_as_its_script_would(trial: Path, ending: str, code: int, stderr: str) -> None:
+    done = _now(trial, ending)
+    assert (done.returncode, done.stdout, done.stderr) == (code, "", stderr)
+
+
+def test_now_prints_a_scripts_error_from_the_scripts_own_frames(trial: Path) -> None:
+    done = _now(trial, "def f():\n    raise ValueError('bad param')\nf()\n")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Traceback (most recent call last):\n  File ")
+    assert "_warm.py" not in done.stderr and done.stderr.endswith("ValueError: bad param\n")
+
+
 # ---- the docker spare's key: what a trial must share with it -------------------------------
 
 

@@ -46,6 +46,7 @@ from tweakops.runtime._base import TrialSpec
 from tweakops.runtime._docker_container import (
     NAME_LABEL,
     TRANSPORT_ERRORS,
+    WARM_SCRIPT,
     first_line,
     sandbox_options,
     trial_env,
@@ -73,7 +74,6 @@ log = logging.getLogger("tweakops.runtime.docker_backend")
 WARM_LABEL = "tweakops.warm"
 TRIAL_LABEL = "tweakops.trial"  # the one label of a trial spec a spare cannot know yet
 SPARE_NAME_PREFIX = "tweakops-spare-"
-WARM_SCRIPT = "/opt/tweakops/training/_warm.py"  # docker/Dockerfile: training/ in /opt/tweakops
 _NO_WARM_CODES = (1, 2)  # python: an uncaught error, or a script it cannot open
 LOW_SHARES = 2  # the lowest CPU weight: a spare's until its trial is past its start-up
 

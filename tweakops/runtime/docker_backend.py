@@ -45,6 +45,7 @@ from tweakops.runtime._docker_container import (
     PIDS_LIMIT,
     create_container,
     first_line,
+    quick_exit,
 )
 from tweakops.runtime._docker_container import TRANSPORT_ERRORS as _TRANSPORT_ERRORS
 from tweakops.runtime._docker_logs import LOG_HEAD_BYTES, LOG_TAIL_BYTES, copy_logs
@@ -121,8 +122,8 @@ class DockerRuntime(Runtime):
             ) from exc
         warm = self._spares.runs(spec)
         handle = self._start_warm(spec, trial) if warm else None
-        if handle is None:
-            handle = self._start_cold(spec, trial)
+        if handle is None:  # through the harness too when it is there: it ends sooner
+            handle = self._start_cold(spec, trial, quick_exit(spec) if warm else spec)
         if warm:
             try:
                 self._spares.refill(spec, trial, handle.id)
@@ -132,12 +133,12 @@ class DockerRuntime(Runtime):
                 raise
         return handle
 
-    def _start_cold(self, spec: TrialSpec, trial: Path) -> Handle:
-        """A new container for the attempt: created, started, its output followed."""
+    def _start_cold(self, spec: TrialSpec, trial: Path, runs: TrialSpec) -> Handle:
+        """A new container for the attempt, running `runs` (spec, or spec through the harness)."""
         hand_over(self._user, trial)  # no container of this trial runs now
         log_file = open_log(spec.log_path)
         try:
-            container = create_container(self._client, spec, trial, self._user)
+            container = create_container(self._client, runs, trial, self._user)
         except BaseException:
             log_file.close()
             # A signal (Jenkins' abort) can land after the engine made the container but
