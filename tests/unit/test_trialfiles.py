@@ -20,6 +20,7 @@ from tweakops.trialfiles import (
     read_epochs,
     read_head,
     read_metric,
+    read_params_used,
     read_tail,
 )
 
@@ -82,6 +83,34 @@ def test_appends_and_copies_never_follow_a_link(trial: Path, tmp_path: Path) -> 
 def test_epoch_records_skip_torn_and_foreign_lines(trial: Path) -> None:
     (trial / "output" / "epochs.jsonl").write_text('{"epoch": 1}\nnot json\n{"epoch": "x"}\n{"ep')
     assert read_epochs(trial, trial / "output") == [{"epoch": 1}]
+
+
+def test_params_used_keeps_only_names_and_plain_values(trial: Path) -> None:
+    used = trial / "output" / "params_used.json"
+    assert read_params_used(trial, trial / "output") == {}  # not written (a plain script)
+    used.write_text('{"lr": 0.003, "epochs": 5, "opt": "adam", "bn": true, "x": [1], "y": null}')
+    assert read_params_used(trial, trial / "output") == {
+        "lr": 0.003,
+        "epochs": 5,
+        "opt": "adam",
+        "bn": True,
+    }
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[1, 2]", '{"lr": 0.1', "[" * 100_000, '{"a": "' + "x" * (2 * 1024 * 1024) + '"}', "link"],
+)
+def test_params_used_that_is_not_a_small_json_object_is_nothing(
+    trial: Path, tmp_path: Path, content: str
+) -> None:
+    used = trial / "output" / "params_used.json"
+    if content == "link":
+        (tmp_path / "elsewhere.json").write_text('{"lr": 0.1}')
+        used.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        used.write_text(content)
+    assert read_params_used(trial, trial / "output") == {}
 
 
 @pytest.mark.parametrize(
