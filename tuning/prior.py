@@ -27,6 +27,7 @@ SIZE_WORDS = frozenset(
         "blocks",
         "units",
         "neurons",
+        "hidden",
         "dim",
         "filters",
         "channels",
@@ -44,12 +45,14 @@ _WORD = re.compile(r"[a-z]+")
 
 def is_size(name: str) -> bool:
     """A knob whose larger values mean a bigger model or more training, named by what it
-    counts (its last word): `epochs`, `dense_units`, `n_estimators`, `max_depth`, and any
-    `hidden_…`; never a `min_…` (min_samples_leaf shrinks) nor `epoch_seconds`."""
+    counts (its last word): `epochs`, `dense_units`, `n_estimators`, `max_depth`, `n_hidden`,
+    and `hidden_size(s)`; never a `min_…` (min_samples_leaf shrinks), `epoch_seconds` nor
+    `hidden_dropout`."""
     words = _WORD.findall(name.lower())
     if not words or "min" in words:
         return False
-    return words[-1] in SIZE_WORDS or words[0] == "hidden"
+    hidden_size = words[0] == "hidden" and words[-1] in ("size", "sizes")
+    return words[-1] in SIZE_WORDS or hidden_size
 
 
 def grown(space: Sequence[ParamSpec], trial0: Mapping[str, Any]) -> dict[str, Any]:
