@@ -36,6 +36,7 @@ from tuning.stop import (
     judge,
 )
 from tweakops.errors import StoreError
+from tweakops.threads import main_signals_blocked
 
 
 @dataclass
@@ -329,7 +330,8 @@ def _loop(
                     if control is None:
                         exhausted = True
                         break
-                    future = pool.submit(evaluate, control.number, control.params, control)
+                    with main_signals_blocked():  # the trial's thread leaves them to us
+                        future = pool.submit(evaluate, control.number, control.params, control)
                     running[future] = control
                 if not running:
                     return None  # nothing left to try

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from training.epochs import EPOCHS_FILE
+from tweakops import threads
 
 log = logging.getLogger("tweakops.runtime")
 
@@ -60,7 +61,7 @@ class SpareMaker:
                 daemon=True,
             )
             self._thread = thread
-        thread.start()
+        threads.start(thread)
         return True
 
     def settle(self, timeout: float | None = None) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from tweakops import threads
 from tweakops.errors import TweakopsError
 from tweakops.pids import pid_alive
 from tweakops.records import LeaseRecord
@@ -104,7 +105,7 @@ def run_lease(
     )
     with _held_lock:
         _held[key] = 1
-    renewer.start()
+    threads.start(renewer)
     try:
         yield lease
     finally:
