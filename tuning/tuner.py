@@ -36,7 +36,6 @@ from tuning.stop import (
     judge,
 )
 from tweakops.errors import StoreError
-from tweakops.threads import main_signals_blocked
 
 
 @dataclass
@@ -330,8 +329,7 @@ def _loop(
                     if control is None:
                         exhausted = True
                         break
-                    with main_signals_blocked():  # the trial's thread leaves them to us
-                        future = pool.submit(evaluate, control.number, control.params, control)
+                    future = pool.submit(evaluate, control.number, control.params, control)
                     running[future] = control
                 if not running:
                     return None  # nothing left to try

@@ -8,7 +8,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tweakops import threads
 from tweakops.report.console import Console
 from tweakops.trialfiles import read_epochs
 
@@ -36,7 +35,7 @@ class EpochProgress:
         self._thread = threading.Thread(target=self._run, name=f"progress-t{trial}", daemon=True)
 
     def __enter__(self) -> EpochProgress:
-        threads.start(self._thread)
+        self._thread.start()
         return self
 
     def __exit__(

@@ -431,7 +431,7 @@ def test_ctrl_c_of_a_tweakops_process_removes_its_running_container(
         driver.send_signal(signal.SIGINT)
         try:
             _, stderr = driver.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # tweakops/threads.py says why it once hung: show where
+        except subprocess.TimeoutExpired:  # seen once in a full run: keep where it hung
             driver.send_signal(signal.SIGUSR1)
             time.sleep(1)
             driver.kill()

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from training.epochs import EPOCHS_FILE
-from tweakops import threads
 
 log = logging.getLogger("tweakops.runtime")
 
@@ -61,7 +60,7 @@ class SpareMaker:
                 daemon=True,
             )
             self._thread = thread
-        threads.start(thread)
+        thread.start()
         return True
 
     def settle(self, timeout: float | None = None) -> None:

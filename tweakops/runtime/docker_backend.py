@@ -37,7 +37,6 @@ from docker.client import DockerClient
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from tweakops import threads
 from tweakops.errors import RuntimeUnavailable, TrialFailed
 from tweakops.runtime import docker_engine
 from tweakops.runtime._base import Capacity, ExitStatus, Handle, Runtime, State, TrialSpec
@@ -310,11 +309,15 @@ class DockerRuntime(Runtime):
         self, container: Container, log_file: BinaryIO, since: int | None = None
     ) -> None:
         """Append the container's stdout+stderr to the open log from a daemon thread."""
-        args, name = (container, log_file, since), f"logs-{container.short_id}"
-        pump = threading.Thread(target=copy_logs, args=args, name=name, daemon=True)
+        pump = threading.Thread(
+            target=copy_logs,
+            args=(container, log_file, since),
+            name=f"logs-{container.short_id}",
+        )
+        pump.daemon = True
         with self._lock:
             self._pumps[str(container.id)] = pump
-        threads.start(pump)
+        pump.start()
 
     def _join_pump(self, container_id: str) -> None:
         """Let the log thread copy everything the container wrote: its stream ends when the

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from tweakops import threads
 from tweakops.errors import TweakopsError
 from tweakops.pids import pid_alive
 from tweakops.records import LeaseRecord
@@ -105,7 +104,7 @@ def run_lease(
     )
     with _held_lock:
         _held[key] = 1
-    threads.start(renewer)
+    renewer.start()
     try:
         yield lease
     finally:
