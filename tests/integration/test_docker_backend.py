@@ -388,6 +388,9 @@ def test_interrupt_during_supervise_leaves_no_container(
 CTRL_C_DRIVER = """
 import faulthandler, json, signal, sys
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks if it hangs
+# Ctrl-C as at a terminal, even under a shell that ran the tests with `&` (SIGINT ignored:
+# the driver then never stopped, the one hang this test has seen)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from monitor import RestartPolicy, supervise
 from tweakops.runtime import TrialSpec
 from tweakops.runtime.docker_backend import DockerRuntime
@@ -431,7 +434,7 @@ def test_ctrl_c_of_a_tweakops_process_removes_its_running_container(
         driver.send_signal(signal.SIGINT)
         try:
             _, stderr = driver.communicate(timeout=30)
-        except subprocess.TimeoutExpired:  # seen once in a full run: keep where it hung
+        except subprocess.TimeoutExpired:  # if it ever hangs again: show where
             driver.send_signal(signal.SIGUSR1)
             time.sleep(1)
             driver.kill()
